@@ -11,12 +11,12 @@ class UnknownFactorError(KeyError):
     """A factor name that the catalog does not declare."""
 
     def __init__(self, name: str, known: tuple[str, ...] = ()) -> None:
-        self.name = name
-        hint = f"; known factors: {', '.join(known)}" if known else ""
-        super().__init__(f'Unknown factor "{name}"{hint}')
+        super().__init__(name, known)  # plain args: the error pickles across Ray
+        self.name, self.known = name, known
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        hint = f"; known factors: {', '.join(self.known)}" if self.known else ""
+        return f'Unknown factor "{self.name}"{hint}'
 
 
 @dataclass(frozen=True, eq=False)

@@ -71,3 +71,19 @@ def database_url(empty_database_url: str) -> str:
     """A brand-new database with the schema applied."""
     migrate(empty_database_url)
     return empty_database_url
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole test session, with a small object store."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        object_store_memory=300 * 1024**2,
+        include_dashboard=False,
+        namespace="qbt-tests",
+        log_to_driver=False,
+    )
+    yield
+    ray.shutdown()

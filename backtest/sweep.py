@@ -1,0 +1,147 @@
+"""Sweeps: a base StrategySpec and a grid of overrides, expanded into variants and ranked.
+
+Pure: expansion, batching and ranking take and return plain values. Running the batches on
+Ray lives in `backtest/jobs/`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from backtest.spec import StrategySpec
+
+DEFAULT_MAX_VARIANTS = 5000
+
+# Statistics where a smaller value ranks first; every other statistic ranks largest first.
+LOWER_IS_BETTER = frozenset({"annual_volatility", "tracking_error", "costs_paid", "turnover"})
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be expanded; `field` names the part of the sweep at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)  # plain args: the error pickles across Ray
+        self.field, self.message = field, message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SweepSpec(BaseModel):
+    """A grid search: every combination of `grid` values applied to `base`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base: StrategySpec = Field(description="The strategy every variant starts from.")
+    grid: dict[str, list[Any]] = Field(
+        description=(
+            "Field name (dotted for nested fields, e.g. `costs.slippage_bps`) to the list of "
+            "values to try; the variants are the cartesian product."
+        ),
+    )
+    rank_by: str = Field(default="sharpe", description="Statistic the variants are ranked by.")
+    top: int = Field(default=10, ge=1, le=1000, description="How many best variants to report.")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists_not_empty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if not grid:
+            raise ValueError("the grid needs at least one field")
+        for name, values in grid.items():
+            if not values:
+                raise ValueError(f"grid[{name!r}] has no values")
+        return grid
+
+    @field_validator("rank_by")
+    @classmethod
+    def _known_statistic(cls, rank_by: str) -> str:
+        from backtest.result import Statistics
+
+        if rank_by not in Statistics.model_fields:
+            known = ", ".join(Statistics.model_fields)
+            raise ValueError(f'Got "{rank_by}" for rank_by: no such statistic; known: {known}')
+        return rank_by
+
+    @property
+    def n_variants(self) -> int:
+        return math.prod(len(values) for values in self.grid.values())
+
+
+def _set_dotted(document: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = document
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[: depth + 1])
+            raise SweepError(f"grid[{path!r}]", f'"{where}" is not a field of the strategy')
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def expand(sweep: SweepSpec, *, max_variants: int = DEFAULT_MAX_VARIANTS) -> list[StrategySpec]:
+    """Every variant of the sweep, in grid order (the last grid field varies fastest)."""
+    if sweep.n_variants > max_variants:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in sweep.grid.items())
+        raise SweepError(
+            "grid",
+            f"{sizes} = {sweep.n_variants} variants, above the limit of {max_variants} per sweep",
+        )
+    base = sweep.base.model_dump(mode="json")
+    names = list(sweep.grid)
+    variants = []
+    for number, values in enumerate(itertools.product(*sweep.grid.values())):
+        document = copy.deepcopy(base)
+        for name, value in zip(names, values, strict=True):
+            _set_dotted(document, name, value)
+        try:
+            variants.append(StrategySpec.model_validate(document))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            overrides = dict(zip(names, values, strict=True))
+            raise SweepError(
+                f"grid (variant {number}: {overrides})", f"{where}: {first['msg']}"
+            ) from None
+    return variants
+
+
+def overrides_of(sweep: SweepSpec, index: int) -> dict[str, Any]:
+    """The grid values of variant `index`."""
+    sizes = [len(v) for v in sweep.grid.values()]
+    picks = []
+    for size in reversed(sizes):
+        index, pick = divmod(index, size)
+        picks.append(pick)
+    picks.reverse()
+    return {
+        name: values[pick]
+        for (name, values), pick in zip(sweep.grid.items(), picks, strict=True)
+    }
+
+
+def batches(n_items: int, *, batch_size: int) -> list[range]:
+    return [range(i, min(i + batch_size, n_items)) for i in range(0, n_items, batch_size)]
+
+
+def rank(
+    rows: list[dict[str, Any]], *, rank_by: str
+) -> list[dict[str, Any]]:
+    """Order variant rows (each with `statistics` or `error`) best first; failures and
+    missing values last, ties by variant number."""
+    sign = 1.0 if rank_by in LOWER_IS_BETTER else -1.0
+
+    def key(row: dict[str, Any]) -> tuple[int, float, int]:
+        value = (row.get("statistics") or {}).get(rank_by)
+        if value is None or not math.isfinite(value):
+            return (1, 0.0, row["variant"])
+        return (0, sign * value, row["variant"])
+
+    return sorted(rows, key=key)
+

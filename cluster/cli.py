@@ -1,0 +1,105 @@
+"""The `qbt` command line: parses arguments, builds Settings once, calls the domain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from cluster.config import Settings, SettingsError
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'"{text}" is not a date (YYYY-MM-DD)') from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qbt", description="QBT factor backtests on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start QBT here (database, demo market, Ray, API)")
+    up.add_argument("--no-example", action="store_true", help="skip the example backtest")
+    sub.add_parser("down", help="stop what `qbt up` started")
+    sub.add_parser("status", help="cluster, datasets and queue")
+
+    db = sub.add_parser("db", help="the market database").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("init", help="apply schema migrations (idempotent)")
+    demo = db.add_parser("demo", help="generate and load the KRX-like demo market")
+    demo.add_argument("--stocks", type=int, default=2000)
+    demo.add_argument("--start", type=_date, default=date(2021, 1, 1))
+    demo.add_argument("--end", type=_date, default=date(2023, 12, 31))
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--replace", action="store_true", help="replace existing market data")
+    imp = db.add_parser("import", help="import market data from CSV or Parquet files")
+    imp.add_argument("--prices", type=Path, required=True)
+    imp.add_argument("--stocks", type=Path, required=True)
+    imp.add_argument("--financials", type=Path)
+    imp.add_argument("--indexes", type=Path)
+
+    prep = sub.add_parser("prep", help="build a factor panel and report its cost")
+    prep.add_argument("--start", type=_date)
+    prep.add_argument("--end", type=_date)
+    prep.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="run one backtest from a StrategySpec JSON file")
+    run.add_argument("spec", type=Path)
+    run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+    sweep = sub.add_parser("sweep", help="run a sweep from a SweepSpec JSON file")
+    sweep.add_argument("spec", type=Path)
+    sweep.add_argument("--json", action="store_true")
+    return parser
+
+
+def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
+    from cluster import commands
+
+    return {
+        "up": commands.up,
+        "down": commands.down,
+        "status": commands.status,
+        "db init": commands.db_init,
+        "db demo": commands.db_demo,
+        "db import": commands.db_import,
+        "prep": commands.prep,
+        "run": commands.run,
+        "sweep": commands.sweep,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name = args.command + (f" {args.db_command}" if args.command == "db" else "")
+    try:
+        settings = Settings.from_env()
+        return _handlers()[name](args, settings)
+    except (CommandError, SettingsError) as err:
+        print(f"qbt {name}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def read_json_file(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except json.JSONDecodeError as err:
+        raise CommandError(f"{path}: not valid JSON ({err})") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""What each `qbt` command does, given its parsed arguments and the Settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cluster.cli import CommandError, read_json_file
+from cluster.config import Settings
+from cluster.database import resolve_database_url
+
+EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "value_momentum.json"
+
+
+def db_init(args: argparse.Namespace, settings: Settings) -> int:
+    from dataprep.schema import migrate
+
+    url = resolve_database_url(settings)
+    applied = migrate(url)
+    names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "none (up to date)"
+    print(f"migrations applied: {names}")
+    return 0
+
+
+def db_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from dataprep.schema import migrate
+    from dataprep.warehouse import load_demo
+
+    url = resolve_database_url(settings)
+    migrate(url)
+    report = load_demo(
+        url,
+        n_stocks=args.stocks,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        replace=args.replace,
+    )
+    _print_load_report(report)
+    return 0
+
+
+def _print_load_report(report: Any) -> None:
+    for table, count in report.rows.items():
+        print(f"{table:>14}: {count:>10,} rows")
+    print(f"generated in {report.generate_seconds:.1f} s, loaded (COPY) in "
+          f"{report.load_seconds:.1f} s")
+
+
+def db_import(args: argparse.Namespace, settings: Settings) -> int:
+    from dataprep.importer import import_files
+    from dataprep.schema import migrate
+
+    url = resolve_database_url(settings)
+    migrate(url)
+    started = time.perf_counter()
+    counts = import_files(
+        url,
+        prices=args.prices,
+        stocks=args.stocks,
+        financials=args.financials,
+        indexes=args.indexes,
+    )
+    for table, count in counts.items():
+        print(f"{table:>14}: {count:>10,} rows imported")
+    print(f"in {time.perf_counter() - started:.1f} s (one transaction)")
+    return 0
+
+
+def prep(args: argparse.Namespace, settings: Settings) -> int:
+    import ray
+
+    from cluster.ray_runtime import connect_ray
+    from dataprep.build import build_panel_timed
+
+    url = resolve_database_url(settings)
+    panel, timings = build_panel_timed(database_url=url, start=args.start, end=args.end)
+    connect_ray(settings, log_to_driver=False)
+    started = time.perf_counter()
+    ref = ray.put(panel)
+    put_s = time.perf_counter() - started
+    report = {
+        "version": panel.version,
+        "shape": list(panel.values.shape),
+        "first_day": str(panel.dates[0]),
+        "last_day": str(panel.dates[-1]),
+        "bytes": panel.nbytes,
+        "load_s": round(timings.load_s, 3),
+        "compute_s": round(timings.compute_s, 3),
+        "put_s": round(put_s, 3),
+        "total_s": round(timings.load_s + timings.compute_s + put_s, 3),
+    }
+    del ref
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:>10}: {value}")
+    return 0
+
+
+def _current_panel(settings: Settings) -> Any:
+    import ray
+
+    from cluster.ray_runtime import connect_ray
+    from dataprep.registry import ensure_registry
+
+    url = resolve_database_url(settings)
+    connect_ray(settings, log_to_driver=False)
+    registry = ensure_registry(
+        url,
+        memory_budget=settings.panel_memory_budget,
+        refresh_interval_s=settings.refresh_interval_s,
+    )
+    return ray.get(registry.get.remote())
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import ray
+
+    from backtest.jobs.single import run_remote
+    from backtest.spec import StrategySpec
+
+    spec = StrategySpec.model_validate(read_json_file(args.spec))
+    handle = _current_panel(settings)
+    result = ray.get(run_remote.remote(handle.ref, spec.model_dump(mode="json")))
+    if args.json:
+        print(json.dumps({"data_version": handle.version, **result}))
+        return 0
+    print(f"data version {handle.version}; {spec.start} .. {spec.end}")
+    print_statistics(result["statistics"])
+    return 0
+
+
+def print_statistics(statistics: dict[str, Any]) -> None:
+    for key, value in statistics.items():
+        if isinstance(value, float):
+            value = f"{value:,.4f}"
+        print(f"{key:>20}  {value}")
+
+
+def sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from backtest.jobs.batches import run_on_ray
+    from backtest.sweep import SweepSpec, expand, overrides_of, rank
+
+    sweep_spec = SweepSpec.model_validate(read_json_file(args.spec))
+    variants = expand(sweep_spec, max_variants=settings.max_sweep_variants)
+    handle = _current_panel(settings)
+    started = time.perf_counter()
+    rows = run_on_ray(handle.ref, variants, batch_size=settings.sweep_batch_size)
+    seconds = time.perf_counter() - started
+    ranked = rank(rows, rank_by=sweep_spec.rank_by)
+    for row in ranked:
+        row["overrides"] = overrides_of(sweep_spec, row["variant"])
+    if args.json:
+        print(json.dumps({"data_version": handle.version, "seconds": seconds,
+                          "variants": ranked}))
+        return 0
+    print(f"{len(rows)} variants in {seconds:.1f} s ({len(rows) / seconds:.1f} backtests/s); "
+          f"data version {handle.version}; best by {sweep_spec.rank_by}:")
+    print_ranked(ranked[: sweep_spec.top], rank_by=sweep_spec.rank_by)
+    return 0
+
+
+def print_ranked(rows: list[dict[str, Any]], *, rank_by: str) -> None:
+    for place, row in enumerate(rows, start=1):
+        stats = row.get("statistics") or {}
+        value = stats.get(rank_by)
+        shown = "error: " + str(row.get("error")) if value is None else f"{value:.4f}"
+        print(f"{place:>3}. variant {row['variant']:>4}  {rank_by}={shown}  {row['overrides']}")
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from dataprep.schema import migrate
+    from dataprep.warehouse import is_empty, load_demo
+
+    url = resolve_database_url(settings)
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        empty = is_empty(conn)
+    if empty:
+        print("database is empty: loading the demo market (2,000 stocks, 2021-2023) ...")
+        _print_load_report(load_demo(url, n_stocks=2000, start=date(2021, 1, 1),
+                                     end=date(2023, 12, 31), seed=7))
+    print("building the factor panel in the DatasetRegistry ...")
+    handle = _current_panel(settings)
+    print(f"panel {handle.version}: shape {handle.shape}, {handle.nbytes / 1e6:,.0f} MB, "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in handle.timings.items()))
+    if not args.no_example:
+        print(f"example backtest ({EXAMPLE_SPEC.name}):")
+        run(argparse.Namespace(spec=EXAMPLE_SPEC, json=False), settings)
+    return 0
+
+
+def down(args: argparse.Namespace, settings: Settings) -> int:
+    raise CommandError("not available yet: `qbt up` runs in the foreground for now")
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    raise CommandError("not available yet")

@@ -1,0 +1,259 @@
+"""DatasetRegistry: a detached Ray actor that builds FactorPanels and owns them in the object store.
+
+The registry calls `ray.put` itself, so each panel's owner is the registry (which outlives
+any caller). Objects from `ray.put` are never reconstructed by Ray: a restarted registry
+(max_restarts=-1) starts empty and rebuilds from PostgreSQL on the next `get()`.
+
+- `get(version=None)`: the handle of the current version (built on first use). Concurrent
+  callers of a version that is being built wait for that one build (single flight).
+- `refresh()`: reads the data version from the database; a new one is built in the
+  background while the old one keeps serving, then becomes current.
+- Versions other than the current one are kept, least recently used first out, while their
+  bytes fit `memory_budget`. A dropped version's memory is freed by Ray once the last run
+  holding its ObjectRef finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from dataprep.panel import FactorPanel
+
+REGISTRY_NAME = "dataset_registry"
+NAMESPACE = "qbt"
+
+PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
+VersionReader = Callable[[str], str]
+
+
+class UnknownVersionError(KeyError):
+    """A data version the registry does not hold and cannot rebuild (the data moved on)."""
+
+    def __init__(self, version: str, current: str | None) -> None:
+        super().__init__(version, current)  # plain args: the error pickles across Ray
+        self.version, self.current = version, current
+
+    def __str__(self) -> str:
+        return (
+            f'Data version "{self.version}" is not held any more; '
+            f'the current one is "{self.current}"'
+        )
+
+
+@dataclass(frozen=True)
+class PanelHandle:
+    """What `get()` answers: the version, its ObjectRef and a summary."""
+
+    version: str
+    ref: ray.ObjectRef
+    shape: tuple[int, int, int]
+    nbytes: int
+    built_at: float
+    timings: dict[str, float]
+
+
+@dataclass
+class _Entry:
+    handle: PanelHandle
+    last_used: float = field(default_factory=time.time)
+
+
+def _default_builder(database_url: str) -> tuple[FactorPanel, dict[str, float]]:
+    from dataprep.build import build_panel_timed
+
+    panel, timings = build_panel_timed(database_url=database_url)
+    return panel, {"load_s": timings.load_s, "compute_s": timings.compute_s}
+
+
+def _default_version_reader(database_url: str) -> str:
+    import psycopg
+
+    from dataprep.loaders import data_version
+
+    with psycopg.connect(database_url) as conn:
+        return data_version(conn)
+
+
+class DatasetRegistry:
+    """The actor's class; deploy it with `ensure_registry`, test it with `ray.remote` options."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        memory_budget: int = 8 * 1024**3,
+        refresh_interval_s: float | None = None,
+        builder: PanelBuilder | None = None,
+        version_reader: VersionReader | None = None,
+    ) -> None:
+        self._database_url = database_url
+        self._memory_budget = memory_budget
+        self._builder = builder or _default_builder
+        self._version_reader = version_reader or _default_version_reader
+        self._entries: dict[str, _Entry] = {}
+        self._building: dict[str, asyncio.Future[PanelHandle]] = {}
+        self._current: str | None = None
+        self._builds = 0
+        self._refreshes = 0
+        self._last_error: str | None = None
+        self._refresh_interval_s = refresh_interval_s
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def get(self, version: str | None = None) -> PanelHandle:
+        """The current panel (or a named version still held), building it if needed."""
+        self._start_ticker()
+        if version is None:
+            version = self._current or await self._read_version()
+        entry = self._entries.get(version)
+        if entry is None:
+            if self._current is not None and version not in self._building:
+                if version != await self._read_version():
+                    raise UnknownVersionError(version, self._current)
+            handle = await self._build_once(version)
+        else:
+            handle = entry.handle
+        self._entries[version].last_used = time.time()
+        return handle
+
+    async def refresh(self, wait: bool = False) -> dict[str, Any]:
+        """Check the database's data version; build a new one in the background."""
+        version = await self._read_version()
+        if version == self._current or version in self._building:
+            task = self._building.get(version)
+        else:
+            task = asyncio.ensure_future(self._build_once(version))
+        if wait and task is not None:
+            await task
+        return {"current": self._current, "latest": version, "building": sorted(self._building)}
+
+    def versions(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [
+            {
+                "version": name,
+                "current": name == self._current,
+                "shape": list(entry.handle.shape),
+                "nbytes": entry.handle.nbytes,
+                "age_s": round(now - entry.handle.built_at, 1),
+                "timings": entry.handle.timings,
+            }
+            for name, entry in self._entries.items()
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "current": self._current,
+            "builds": self._builds,
+            "refreshes": self._refreshes,
+            "building": sorted(self._building),
+            "held_bytes": sum(e.handle.nbytes for e in self._entries.values()),
+            "last_error": self._last_error,
+        }
+
+    async def _read_version(self) -> str:
+        return await asyncio.to_thread(self._version_reader, self._database_url)
+
+    async def _build_once(self, version: str) -> PanelHandle:
+        pending = self._building.get(version)
+        if pending is None:
+            pending = asyncio.ensure_future(self._build(version))
+            self._building[version] = pending
+            pending.add_done_callback(lambda _: self._building.pop(version, None))
+        return await asyncio.shield(pending)
+
+    async def _build(self, version: str) -> PanelHandle:
+        self._builds += 1
+        try:
+            handle = await asyncio.to_thread(self._build_and_put, version)
+        except Exception as err:
+            self._last_error = f"{type(err).__name__}: {err}"
+            raise
+        self._entries[version] = _Entry(handle)
+        if self._current is not None and self._current != version:
+            self._refreshes += 1
+        self._current = version
+        self._evict()
+        return handle
+
+    def _build_and_put(self, version: str) -> PanelHandle:
+        panel, timings = self._builder(self._database_url)
+        started = time.perf_counter()
+        ref = ray.put(panel)
+        timings = {**timings, "put_s": time.perf_counter() - started}
+        shape = panel.values.shape
+        return PanelHandle(
+            version=version,
+            ref=ref,
+            shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+            nbytes=panel.nbytes,
+            built_at=time.time(),
+            timings=timings,
+        )
+
+    def _evict(self) -> None:
+        held = sum(e.handle.nbytes for e in self._entries.values())
+        for name in sorted(self._entries, key=lambda n: self._entries[n].last_used):
+            if held <= self._memory_budget:
+                break
+            if name == self._current:
+                continue
+            held -= self._entries.pop(name).handle.nbytes
+
+    def _start_ticker(self) -> None:
+        if self._refresh_interval_s and self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick(self._refresh_interval_s))
+
+    async def _tick(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception as err:  # keep serving the current version
+                self._last_error = f"{type(err).__name__}: {err}"
+
+
+def registry_actor_class() -> Any:
+    return ray.remote(DatasetRegistry)
+
+
+def ensure_registry(
+    database_url: str,
+    *,
+    memory_budget: int,
+    refresh_interval_s: float | None = None,
+) -> Any:
+    """The named detached registry of this cluster (created on first call)."""
+    return (
+        registry_actor_class()
+        .options(
+            name=REGISTRY_NAME,
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=-1,
+            num_cpus=0,
+            max_concurrency=1000,
+        )
+        .remote(
+            database_url,
+            memory_budget=memory_budget,
+            refresh_interval_s=refresh_interval_s,
+        )
+    )
+
+
+def get_registry() -> Any:
+    """The running registry, or a clear error when `qbt up` has not created it."""
+    try:
+        return ray.get_actor(REGISTRY_NAME, namespace=NAMESPACE)
+    except ValueError:
+        raise LookupError(
+            "No DatasetRegistry is running in this Ray cluster: start QBT with `qbt up`"
+        ) from None

@@ -1,0 +1,126 @@
+"""DatasetRegistry: single flight, versions, refresh, eviction and zero-copy panels."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+
+from dataprep.registry import DatasetRegistry, UnknownVersionError
+from tests.dataprep.panels import synthetic_panel
+
+pytestmark = pytest.mark.ray
+
+
+def _file_version_reader(path: str):
+    def read(_database_url: str) -> str:
+        return Path(path).read_text()
+
+    return read
+
+
+def _slow_builder(log_path: str, *, n_days: int = 40, n_stocks: int = 6):
+    def build(_database_url: str):
+        with open(log_path, "a") as log:
+            log.write("build\n")
+        time.sleep(1.0)
+        version = Path(log_path).with_suffix(".version").read_text()
+        return synthetic_panel(version=version, n_days=n_days, n_stocks=n_stocks), {"load_s": 1.0}
+
+    return build
+
+
+def _registry(tmp_path: Path, *, memory_budget: int = 10**9, **panel_size: int):
+    log = tmp_path / "builds.log"
+    version_file = tmp_path / "builds.version"
+    version_file.write_text("v1")
+    actor = ray.remote(DatasetRegistry).options(num_cpus=0, max_concurrency=100).remote(
+        "postgresql://unused",
+        memory_budget=memory_budget,
+        builder=_slow_builder(str(log), **panel_size),
+        version_reader=_file_version_reader(str(version_file)),
+    )
+    return actor, log, version_file
+
+
+def test_concurrent_callers_cause_exactly_one_build(ray_session, tmp_path):
+    registry, log, _ = _registry(tmp_path)
+    handles = ray.get([registry.get.remote() for _ in range(8)])
+    assert log.read_text().count("build") == 1
+    assert {h.version for h in handles} == {"v1"}
+    assert len({h.ref for h in handles}) == 1
+    assert ray.get(registry.stats.remote())["builds"] == 1
+
+
+def test_refresh_builds_new_version_in_background_while_old_serves(ray_session, tmp_path):
+    registry, log, version_file = _registry(tmp_path)
+    first = ray.get(registry.get.remote())
+    version_file.write_text("v2")
+    ray.get(registry.refresh.remote())
+    during = ray.get(registry.get.remote(), timeout=0.5)  # answered at once, not after the build
+    assert during.version == "v1"
+    ray.get(registry.refresh.remote(wait=True))
+    after = ray.get(registry.get.remote())
+    assert after.version == "v2"
+    assert ray.get(after.ref).version == "v2"
+    assert ray.get(registry.get.remote("v1")).ref == first.ref  # still held within the budget
+    assert log.read_text().count("build") == 2
+    assert ray.get(registry.stats.remote())["refreshes"] == 1
+
+
+def test_unchanged_data_refresh_builds_nothing(ray_session, tmp_path):
+    registry, log, _ = _registry(tmp_path)
+    ray.get(registry.get.remote())
+    ray.get(registry.refresh.remote(wait=True))
+    assert log.read_text().count("build") == 1
+
+
+def test_memory_budget_evicts_least_recently_used_old_version(ray_session, tmp_path):
+    panel_bytes = synthetic_panel().nbytes
+    registry, _, version_file = _registry(tmp_path, memory_budget=int(panel_bytes * 1.5))
+    ray.get(registry.get.remote())
+    version_file.write_text("v2")
+    ray.get(registry.refresh.remote(wait=True))
+    held = [v["version"] for v in ray.get(registry.versions.remote())]
+    assert held == ["v2"]
+    with pytest.raises(UnknownVersionError, match='"v1" is not held'):
+        ray.get(registry.get.remote("v1"))
+
+
+@ray.remote
+def _inspect(panel) -> dict:
+    import psutil
+
+    before = psutil.Process(os.getpid()).memory_full_info().uss
+    total = float(panel.values.sum(dtype=np.float64))  # touch every page
+    after = psutil.Process(os.getpid()).memory_full_info().uss
+    root = panel.values
+    while isinstance(root, np.ndarray) and root.base is not None:
+        root = root.base
+    return {
+        "writeable": bool(panel.values.flags.writeable),
+        "close_writeable": bool(panel.close.flags.writeable),
+        "owns_data": bool(panel.values.flags.owndata),
+        "root_type": type(root).__name__,
+        "pid": os.getpid(),
+        "uss_growth": after - before,
+        "total": total,
+    }
+
+
+def test_tasks_see_the_panel_zero_copy(ray_session):
+    panel = synthetic_panel(n_days=500, n_stocks=2000, n_factors=12)  # 48 MB of values
+    ref = ray.put(panel)
+    reports = ray.get([_inspect.remote(ref) for _ in range(6)])
+    for report in reports:
+        assert report["writeable"] is False
+        assert report["close_writeable"] is False
+        assert report["owns_data"] is False
+        assert report["root_type"] == "SubBuffer"  # Ray's view of the shared-memory object
+        # reading all 48 MB must not add a private copy to the worker
+        assert report["uss_growth"] < panel.values.nbytes / 4
+    assert len({r["total"] for r in reports}) == 1

@@ -1,0 +1,121 @@
+"""run_backtest: StrategySpec + FactorPanel -> BacktestResult, pure numpy, no I/O.
+
+Steps, and where each lives:
+
+1. Validate the spec against the data and find the run's rows: `validation.validate_against`
+   (field checks already ran in `spec.StrategySpec`).
+2. Slice the window (views of the panel): price relatives and delisting days
+   (`window`), the sell-tax rate per day and market (`costs.sell_tax_rates`).
+3. Rebalance days: `schedule.rebalance_rows`.
+4. Plan every rebalance day's targets from the previous day's values (eligibility,
+   filters, ranks, top_n, weights): `selection.plan_selections`, ranks in `ranking`.
+   The plan depends on the data only, so it is vectorised over all rebalance days.
+5. Simulate day by day (drift, delisting sales, stop exits, rebalances, costs):
+   `simulation.simulate`.
+6. Benchmark equity and statistics: here and `statistics.compute_statistics`.
+7. Assemble the JSON-ready result: `result.BacktestResult`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backtest.costs import market_columns, sell_tax_rates, trade_rate
+from backtest.result import BacktestResult, equity_returns, nan_free, rebalance_record
+from backtest.schedule import rebalance_mask
+from backtest.selection import plan_selections
+from backtest.simulation import Ledger, Market, Rules, simulate
+from backtest.spec import StrategySpec
+from backtest.statistics import compute_statistics
+from backtest.validation import validate_against
+from backtest.version import ENGINE_VERSION
+from backtest.window import RunWindow, delisting_rows, price_relatives
+from dataprep.panel import FactorPanel
+
+
+def _market(panel: FactorPanel, spec: StrategySpec, window: RunWindow) -> tuple[Market, np.ndarray]:
+    last_day = delisting_rows(panel.close, window)
+    delisting = np.flatnonzero(last_day >= 0)
+    delistings = {
+        int(row - window.first): delisting[last_day[delisting] == row]
+        for row in np.unique(last_day[delisting])
+    }
+    market = Market(
+        close=panel.close[window.rows],
+        relatives=price_relatives(panel.close, window),
+        tradable=panel.tradable[window.rows],
+        delistings=delistings,
+        tax_rates=sell_tax_rates(spec.costs.sell_tax, dates=panel.dates[window.rows]),
+        tax_columns=market_columns(panel.market),
+    )
+    return market, last_day
+
+
+def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, window: RunWindow) -> np.ndarray:
+    index = np.asarray(panel.benchmarks[spec.benchmark][window.rows], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return spec.initial_capital * index / index[0]
+
+
+def _result(
+    spec: StrategySpec, *, panel: FactorPanel, window: RunWindow, ledger: Ledger
+) -> BacktestResult:
+    dates = panel.dates[window.rows].astype("datetime64[D]").tolist()
+    codes = panel.codes
+    benchmark = _benchmark_equity(panel, spec, window)
+    rebalances = [
+        rebalance_record(
+            day=dates[trade.day],
+            codes=codes[trade.stocks].tolist(),
+            values=trade.values,
+            equity_before=trade.equity_before,
+            turnover=trade.turnover,
+            costs=trade.costs,
+        )
+        for trade in ledger.trades
+    ]
+    statistics = compute_statistics(
+        dates=dates,
+        equity=ledger.equity,
+        benchmark_equity=benchmark,
+        initial_capital=spec.initial_capital,
+        turnovers=np.array([trade.turnover for trade in ledger.trades]),
+        costs_paid=ledger.costs_paid,
+        holdings=ledger.holdings,
+        risk_free_rate=spec.risk_free_rate,
+    )
+    return BacktestResult.model_validate(
+        {
+            "engine_version": ENGINE_VERSION,
+            "data_version": panel.version,
+            "spec": spec,
+            "dates": dates,
+            "equity": ledger.equity.tolist(),
+            "benchmark_equity": nan_free(benchmark),
+            "returns": equity_returns(ledger.equity, initial=spec.initial_capital),
+            "rebalances": rebalances,
+            "statistics": statistics,
+        }
+    )
+
+
+def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
+    """Backtest `spec` on `panel` as DESIGN.md "Backtest semantics" specifies.
+
+    Raises `backtest.validation.SpecError` when the spec does not fit the data.
+    """
+    window = validate_against(spec, panel)
+    market, last_day = _market(panel, spec, window)
+    rebalance = rebalance_mask(panel.dates[window.rows], spec.rebalance)
+    selections = plan_selections(
+        spec, panel=panel, rows=window.first + np.flatnonzero(rebalance), last_day=last_day
+    )
+    rules = Rules(
+        initial_capital=spec.initial_capital,
+        trade_rate=trade_rate(spec.costs),
+        delisting_return=spec.delisting_return,
+        stop_loss=spec.stop_loss,
+        take_profit=spec.take_profit,
+    )
+    ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=selections)
+    return _result(spec, panel=panel, window=window, ledger=ledger)

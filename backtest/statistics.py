@@ -1,0 +1,214 @@
+"""Performance statistics: pure functions of daily arrays, and the `Statistics` model.
+
+Conventions: the daily return of day t is equity[t] / equity[t-1] - 1 with equity[-1] =
+the initial capital (so day 0 carries the first buy-in costs, and the product of
+(1 + returns) is final / initial). 252 trading days a year. Undefined values (zero
+volatility, fewer than two days, no drawdown, ...) are None, never NaN or inf.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+DAYS_PER_YEAR = 252
+
+
+def finite(value: float) -> float | None:
+    """`value` as a float, or None when it is NaN or infinite."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def returns_from_equity(equity: np.ndarray, *, initial: float) -> np.ndarray:
+    """Daily simple returns; the first is against `initial`."""
+    previous = np.concatenate(([initial], equity[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return equity / previous - 1.0
+
+
+def daily_rate(annual: float) -> float:
+    """The daily rate that compounds to `annual` over 252 days."""
+    return (1.0 + annual) ** (1.0 / DAYS_PER_YEAR) - 1.0
+
+
+def cagr(total_return: float, n_days: int) -> float:
+    growth = 1.0 + total_return
+    if n_days < 1 or growth <= 0:
+        return math.nan
+    return growth ** (DAYS_PER_YEAR / n_days) - 1.0
+
+
+def annual_volatility(returns: np.ndarray) -> float:
+    if len(returns) < 2:
+        return math.nan
+    return float(np.std(returns, ddof=1) * math.sqrt(DAYS_PER_YEAR))
+
+
+def sharpe(returns: np.ndarray, *, risk_free_daily: float) -> float:
+    """Annualised mean excess return over annualised volatility (ddof=1)."""
+    if len(returns) < 2:
+        return math.nan
+    excess = returns - risk_free_daily
+    deviation = np.std(excess, ddof=1)
+    if deviation <= 0:
+        return math.nan
+    return float(excess.mean() / deviation * math.sqrt(DAYS_PER_YEAR))
+
+
+def sortino(returns: np.ndarray, *, risk_free_daily: float) -> float:
+    """Annualised mean excess return over annualised downside deviation
+    sqrt(mean(min(excess, 0)^2)) (all days in the mean)."""
+    if len(returns) < 2:
+        return math.nan
+    excess = returns - risk_free_daily
+    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
+    if downside <= 0:
+        return math.nan
+    return float(excess.mean() / downside * math.sqrt(DAYS_PER_YEAR))
+
+
+def max_drawdown(equity: np.ndarray) -> tuple[float, int, int]:
+    """(drawdown <= 0, peak index, trough index) of the deepest fall from a running high
+    of the daily equity; (0, -1, -1) when equity never falls below a previous high."""
+    if len(equity) == 0:
+        return 0.0, -1, -1
+    high = np.maximum.accumulate(equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdown = equity / high - 1.0
+    trough = int(np.argmin(drawdown))
+    depth = float(drawdown[trough])
+    if not depth < 0:
+        return 0.0, -1, -1
+    peak = int(np.argmax(equity[: trough + 1]))
+    return depth, peak, trough
+
+
+def calmar(cagr_value: float, drawdown: float) -> float:
+    return cagr_value / -drawdown if drawdown < 0 else math.nan
+
+
+def win_rate(returns: np.ndarray) -> float:
+    """Share of days with a positive return."""
+    return float(np.mean(returns > 0)) if len(returns) else math.nan
+
+
+def beta_alpha(
+    returns: np.ndarray, benchmark: np.ndarray, *, risk_free_daily: float
+) -> tuple[float, float]:
+    """CAPM beta = cov(r, b) / var(b) and Jensen's alpha, annualised:
+    (mean(r - rf) - beta x mean(b - rf)) x 252. Days where either return is missing are
+    left out."""
+    both = np.isfinite(returns) & np.isfinite(benchmark)
+    r, b = returns[both], benchmark[both]
+    if len(r) < 2:
+        return math.nan, math.nan
+    variance = np.var(b, ddof=1)
+    if variance <= 0:
+        return math.nan, math.nan
+    beta = float(np.cov(r, b, ddof=1)[0, 1] / variance)
+    alpha = ((r - risk_free_daily).mean() - beta * (b - risk_free_daily).mean()) * DAYS_PER_YEAR
+    return beta, float(alpha)
+
+
+def tracking_error(returns: np.ndarray, benchmark: np.ndarray) -> float:
+    """Annualised standard deviation (ddof=1) of the daily active return r - b."""
+    active = (returns - benchmark)[np.isfinite(returns - benchmark)]
+    if len(active) < 2:
+        return math.nan
+    return float(np.std(active, ddof=1) * math.sqrt(DAYS_PER_YEAR))
+
+
+def information_ratio(returns: np.ndarray, benchmark: np.ndarray) -> float:
+    """Annualised mean active return over the tracking error."""
+    active = (returns - benchmark)[np.isfinite(returns - benchmark)]
+    error = tracking_error(returns, benchmark)
+    if not error > 0:
+        return math.nan
+    return float(active.mean() * DAYS_PER_YEAR / error)
+
+
+class Statistics(BaseModel):
+    """Summary of one run; see the module docstring for conventions."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    n_days: int = Field(description="Trading days in the run.")
+    n_rebalances: int = Field(description="Rebalance days in the run.")
+    final_equity: float = Field(description="Equity at the last day's close (KRW).")
+    total_return: float = Field(description="final_equity / initial_capital - 1.")
+    cagr: float | None = Field(description="(1 + total_return)^(252 / n_days) - 1.")
+    annual_volatility: float | None = Field(description="std(daily returns) x sqrt(252).")
+    sharpe: float | None = Field(description="mean(r - rf) / std(r - rf) x sqrt(252).")
+    sortino: float | None = Field(description="mean(r - rf) / downside deviation x sqrt(252).")
+    max_drawdown: float = Field(description="Deepest fall from a running high (<= 0).")
+    peak_date: date | None = Field(description="Day of the high before the deepest fall.")
+    trough_date: date | None = Field(description="Day of the deepest fall's low.")
+    calmar: float | None = Field(description="cagr / |max_drawdown|.")
+    win_rate: float | None = Field(description="Share of days with a positive return.")
+    turnover: float | None = Field(
+        description=(
+            "Average turnover per rebalance: traded value (buys + sells) / equity before "
+            "trading; the first buy-in counts 1.0, replacing every holding 2.0."
+        )
+    )
+    annual_turnover: float | None = Field(
+        description="Sum of the per-rebalance turnovers per year (x 252 / n_days)."
+    )
+    costs_paid: float = Field(
+        description="All costs paid (KRW): rebalances, delisting sales, stop exits."
+    )
+    average_holdings: float = Field(description="Mean number of positions held at each close.")
+    beta: float | None = Field(description="cov(r, b) / var(b) of daily returns.")
+    alpha: float | None = Field(description="Jensen's alpha, annualised (x 252).")
+    tracking_error: float | None = Field(description="std(r - b) x sqrt(252).")
+    information_ratio: float | None = Field(description="mean(r - b) x 252 / tracking_error.")
+
+
+def compute_statistics(
+    *,
+    dates: list[date],
+    equity: np.ndarray,
+    benchmark_equity: np.ndarray,
+    initial_capital: float,
+    turnovers: np.ndarray,
+    costs_paid: float,
+    holdings: np.ndarray,
+    risk_free_rate: float,
+) -> Statistics:
+    """All statistics of one run from its daily arrays."""
+    n_days = len(equity)
+    returns = returns_from_equity(equity, initial=initial_capital)
+    benchmark = returns_from_equity(benchmark_equity, initial=initial_capital)
+    rf = daily_rate(risk_free_rate)
+    total = float(equity[-1] / initial_capital - 1.0)
+    growth = cagr(total, n_days)
+    depth, peak, trough = max_drawdown(equity)
+    beta, alpha = beta_alpha(returns, benchmark, risk_free_daily=rf)
+    mean_turnover = float(turnovers.mean()) if len(turnovers) else math.nan
+    return Statistics(
+        n_days=n_days,
+        n_rebalances=len(turnovers),
+        final_equity=float(equity[-1]),
+        total_return=total,
+        cagr=finite(growth),
+        annual_volatility=finite(annual_volatility(returns)),
+        sharpe=finite(sharpe(returns, risk_free_daily=rf)),
+        sortino=finite(sortino(returns, risk_free_daily=rf)),
+        max_drawdown=depth,
+        peak_date=dates[peak] if peak >= 0 else None,
+        trough_date=dates[trough] if trough >= 0 else None,
+        calmar=finite(calmar(growth, depth)),
+        win_rate=finite(win_rate(returns)),
+        turnover=finite(mean_turnover),
+        annual_turnover=finite(turnovers.sum() * DAYS_PER_YEAR / n_days),
+        costs_paid=float(costs_paid),
+        average_holdings=float(holdings.mean()),
+        beta=finite(beta),
+        alpha=finite(alpha),
+        tracking_error=finite(tracking_error(returns, benchmark)),
+        information_ratio=finite(information_ratio(returns, benchmark)),
+    )

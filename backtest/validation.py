@@ -1,0 +1,67 @@
+"""Checks of a StrategySpec against one FactorPanel (the checks pydantic cannot make)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backtest.spec import StrategySpec
+from backtest.window import RunWindow
+from dataprep.panel import FactorPanel
+
+
+class SpecError(ValueError):
+    """A spec that does not fit the data; `field` names the offending spec field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def _iso(day: np.datetime64) -> str:
+    return str(day.astype("datetime64[D]"))
+
+
+def _check_factors(spec: StrategySpec, panel: FactorPanel) -> None:
+    known = set(panel.factor_names)
+    for name, where in spec.factors_used().items():
+        if name not in known:
+            raise SpecError(
+                where,
+                f'Got "{name}" for {where}: no such factor; known: '
+                + ", ".join(panel.factor_names),
+            )
+
+
+def _check_window(spec: StrategySpec, panel: FactorPanel) -> RunWindow:
+    if panel.n_days == 0:
+        raise SpecError("start", "the panel has no trading days")
+    first_day, last_day = panel.dates[0], panel.dates[-1]
+    start, end = np.datetime64(spec.start, "D"), np.datetime64(spec.end, "D")
+    if end > last_day:
+        raise SpecError("end", f'Got "{spec.end}" for end: the data ends on {_iso(last_day)}')
+    if start <= first_day:
+        raise SpecError(
+            "start",
+            f'Got "{spec.start}" for start: the data starts on {_iso(first_day)} and the '
+            "first run day needs the trading day before it in the panel",
+        )
+    first = int(np.searchsorted(panel.dates, start, side="left"))
+    last = int(np.searchsorted(panel.dates, end, side="right")) - 1
+    if last < first:
+        raise SpecError(
+            "start",
+            f'Got "{spec.start}" .. "{spec.end}" for start .. end: no trading day in it',
+        )
+    return RunWindow(first=first, last=last)
+
+
+def validate_against(spec: StrategySpec, panel: FactorPanel) -> RunWindow:
+    """Raise SpecError if `spec` cannot run on `panel`; else return the run's rows."""
+    _check_factors(spec, panel)
+    if spec.benchmark not in panel.benchmarks:
+        raise SpecError(
+            "benchmark",
+            f'Got "{spec.benchmark}" for benchmark: no such index in the data; known: '
+            + ", ".join(sorted(panel.benchmarks)),
+        )
+    return _check_window(spec, panel)

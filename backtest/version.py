@@ -1,0 +1,6 @@
+"""The engine's version: bump it whenever the same spec on the same data may give a
+different result (results are cached and compared by it)."""
+
+from __future__ import annotations
+
+ENGINE_VERSION = "1.0.0"

@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 
+from cluster.metrics import qbt_metrics
 from dataprep.panel import FactorPanel
 
 REGISTRY_NAME = "dataset_registry"
@@ -175,10 +176,16 @@ class DatasetRegistry:
             self._last_error = f"{type(err).__name__}: {err}"
             raise
         self._entries[version] = _Entry(handle)
+        metrics = qbt_metrics()
         if self._current is not None and self._current != version:
             self._refreshes += 1
+            metrics.refreshed()
         self._current = version
         self._evict()
+        metrics.panel(
+            nbytes=sum(e.handle.nbytes for e in self._entries.values()),
+            build_seconds=sum(handle.timings.values()),
+        )
         return handle
 
     def _build_and_put(self, version: str) -> PanelHandle:

@@ -1,0 +1,72 @@
+"""QBT's metrics on the Ray dashboard (and the Prometheus export port), via ray.util.metrics.
+
+Metric objects belong to the process that records them: each actor or Serve replica calls
+`qbt_metrics()` once (created lazily, never at import time) and records through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+RUN_SECONDS_BOUNDARIES = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300]
+
+
+@dataclass(frozen=True)
+class QbtMetrics:
+    runs_submitted: object
+    runs_finished: object
+    run_seconds: object
+    queue_depth: object
+    runs_in_flight: object
+    panel_bytes: object
+    panel_build_seconds: object
+    data_version_refreshes: object
+
+    def submitted(self, n: int = 1) -> None:
+        self.runs_submitted.inc(n)  # type: ignore[attr-defined]
+
+    def finished(self, *, status: str, seconds: float | None) -> None:
+        self.runs_finished.inc(1, tags={"status": status})  # type: ignore[attr-defined]
+        if seconds is not None:
+            self.run_seconds.observe(seconds, tags={"status": status})  # type: ignore[attr-defined]
+
+    def queue(self, *, depth: int, in_flight: int) -> None:
+        self.queue_depth.set(depth)  # type: ignore[attr-defined]
+        self.runs_in_flight.set(in_flight)  # type: ignore[attr-defined]
+
+    def panel(self, *, nbytes: int, build_seconds: float) -> None:
+        self.panel_bytes.set(nbytes)  # type: ignore[attr-defined]
+        self.panel_build_seconds.observe(build_seconds)  # type: ignore[attr-defined]
+
+    def refreshed(self) -> None:
+        self.data_version_refreshes.inc(1)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=1)
+def qbt_metrics() -> QbtMetrics:
+    from ray.util.metrics import Counter, Gauge, Histogram
+
+    return QbtMetrics(
+        runs_submitted=Counter("qbt_runs_submitted", description="Backtest runs accepted."),
+        runs_finished=Counter(
+            "qbt_runs_finished", description="Runs that ended, by status.", tag_keys=("status",)
+        ),
+        run_seconds=Histogram(
+            "qbt_run_seconds",
+            description="Seconds from claim to end of a run.",
+            boundaries=RUN_SECONDS_BOUNDARIES,
+            tag_keys=("status",),
+        ),
+        queue_depth=Gauge("qbt_queue_depth", description="Runs queued, not yet claimed."),
+        runs_in_flight=Gauge("qbt_runs_in_flight", description="Runs executing as Ray tasks."),
+        panel_bytes=Gauge("qbt_panel_bytes", description="Bytes of panels in the object store."),
+        panel_build_seconds=Histogram(
+            "qbt_panel_build_seconds",
+            description="Seconds to build a panel from PostgreSQL and put it.",
+            boundaries=[1, 2, 5, 10, 20, 30, 60, 120],
+        ),
+        data_version_refreshes=Counter(
+            "qbt_data_version_refreshes", description="New data versions made current."
+        ),
+    )

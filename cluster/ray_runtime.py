@@ -1,4 +1,5 @@
-"""One place that connects to Ray: the configured cluster, or a local head."""
+"""One place that connects to Ray: the configured cluster, the head `qbt up` started, or a
+local Ray for this process alone."""
 
 from __future__ import annotations
 
@@ -7,18 +8,35 @@ import os
 import ray
 
 from cluster.config import Settings
+from cluster.state import read_state
 
 NAMESPACE = "qbt"
 
 
+class RayConnectionError(RuntimeError):
+    """The configured Ray cluster cannot be reached."""
+
+
+def cluster_address(settings: Settings) -> str | None:
+    """`QBT_RAY_ADDRESS`, else `RAY_ADDRESS` (set inside Ray jobs), else the head of `qbt up`."""
+    return (
+        settings.ray_address
+        or os.environ.get("RAY_ADDRESS")
+        or read_state(settings.home).ray_address
+    )
+
+
 def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:
-    """Join `QBT_RAY_ADDRESS` (or a cluster this process already belongs to), else start
-    a local Ray. Idempotent."""
+    """Join the cluster (see `cluster_address`), else start a local Ray. Idempotent."""
     if ray.is_initialized():
         return
-    address = settings.ray_address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    address = cluster_address(settings)
     if address:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=log_to_driver)
+        try:
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=log_to_driver)
+        except (ConnectionError, TimeoutError, RuntimeError) as err:
+            raise RayConnectionError(f"cannot reach the Ray cluster at {address}: {err}") from None
         return
     ray.init(
         namespace=NAMESPACE,

@@ -1,0 +1,95 @@
+"""Start and stop the Ray head that `qbt up` owns (GCS port not 6379: that is Redis's)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from cluster.config import Settings
+
+
+class HeadError(RuntimeError):
+    """The Ray head could not be started or reached."""
+
+
+def ray_executable() -> str:
+    local = Path(sys.executable).with_name("ray")
+    return str(local) if local.exists() else (shutil.which("ray") or "ray")
+
+
+def head_command(settings: Settings, *, node_ip: str = "127.0.0.1") -> list[str]:
+    command = [
+        ray_executable(),
+        "start",
+        "--head",
+        f"--node-ip-address={node_ip}",
+        f"--port={settings.ray_gcs_port}",
+        "--include-dashboard=true",
+        f"--dashboard-host={settings.dashboard_host}",
+        f"--dashboard-port={settings.dashboard_port}",
+        f"--metrics-export-port={settings.metrics_port}",
+        "--disable-usage-stats",
+    ]
+    if settings.object_store_memory:
+        command.append(f"--object-store-memory={settings.object_store_memory}")
+    return command
+
+
+def start_head(settings: Settings, *, log_path: Path) -> tuple[str, int]:
+    """Start a Ray head in a new process group; return its GCS address and that group."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            head_command(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")},
+        )
+        code = process.wait(timeout=120)
+    if code != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise HeadError(f"`ray start --head` exited with {code}; log {log_path}:\n{tail}")
+    return f"127.0.0.1:{settings.ray_gcs_port}", process.pid
+
+
+def head_alive(pgid: int | None) -> bool:
+    return bool(pgid) and any(_in_group(p, pgid) for p in psutil.process_iter())
+
+
+def _in_group(process: psutil.Process, pgid: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == pgid
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def stop_head(pgid: int, *, timeout_s: float = 15.0) -> int:
+    """Stop the head's daemons (its process group) and the workers they spawned."""
+    group = [p for p in psutil.process_iter() if _in_group(p, pgid)]
+    everything = set(group)
+    for process in group:
+        try:
+            everything.update(process.children(recursive=True))
+        except psutil.Error:
+            pass
+    for process in everything:
+        try:
+            process.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(everything), timeout=timeout_s)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    time.sleep(0.5)
+    return len(everything)

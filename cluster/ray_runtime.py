@@ -8,6 +8,7 @@ import os
 import ray
 
 from cluster.config import Settings
+from cluster.head import head_alive
 from cluster.state import read_state
 
 NAMESPACE = "qbt"
@@ -19,11 +20,12 @@ class RayConnectionError(RuntimeError):
 
 def cluster_address(settings: Settings) -> str | None:
     """`QBT_RAY_ADDRESS`, else `RAY_ADDRESS` (set inside Ray jobs), else the head of `qbt up`."""
-    return (
-        settings.ray_address
-        or os.environ.get("RAY_ADDRESS")
-        or read_state(settings.home).ray_address
-    )
+    if settings.ray_address or os.environ.get("RAY_ADDRESS"):
+        return settings.ray_address or os.environ.get("RAY_ADDRESS")
+    state = read_state(settings.home)
+    if state.head_pgid is not None and not head_alive(state.head_pgid):
+        return None  # a head `qbt up` started has stopped: ignore the stale record
+    return state.ray_address
 
 
 def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:

@@ -79,6 +79,7 @@ def ray_session() -> Iterator[None]:
     import ray
 
     ray.init(
+        address="local",  # never join a cluster someone else started on this machine
         num_cpus=2,
         object_store_memory=300 * 1024**2,
         include_dashboard=False,

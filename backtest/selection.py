@@ -151,7 +151,9 @@ def _sizes(spec: StrategySpec, signals: dict) -> np.ndarray | None:
     if spec.weighting == "market_cap":
         return signals[MARKET_CAP]
     if spec.weighting == "inverse_vol":
-        return 1.0 / signals[VOLATILITY].astype(np.float64)
+        volatility = signals[VOLATILITY].astype(np.float64)
+        inverse = np.zeros_like(volatility)  # 0 where not eligible (VOL_60D NaN or <= 0)
+        return np.divide(1.0, volatility, out=inverse, where=volatility > 0)
     return None
 
 

@@ -1,0 +1,243 @@
+"""Market tables in PostgreSQL: bulk writes (COPY), counts and the demo loader.
+
+`MarketData` is the in-memory form of the four market tables (one polars frame per
+table, columns exactly the table's columns, in table order). The demo generator and the
+file importer both produce one, and `write_market` writes it in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+STOCKS_SCHEMA: dict[str, pl.DataType] = {
+    "code": pl.String(),
+    "name": pl.String(),
+    "market": pl.String(),
+    "sector": pl.String(),
+    "listed_on": pl.Date(),
+    "delisted_on": pl.Date(),
+}
+PRICES_SCHEMA: dict[str, pl.DataType] = {
+    "code": pl.String(),
+    "date": pl.Date(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Int64(),
+    "trading_value": pl.Float64(),
+    "shares_outstanding": pl.Int64(),
+}
+FINANCIAL_VALUES = (
+    "revenue",
+    "gross_profit",
+    "operating_income",
+    "net_income",
+    "total_assets",
+    "total_liabilities",
+    "total_equity",
+    "current_assets",
+    "current_liabilities",
+    "cash",
+    "total_debt",
+    "operating_cash_flow",
+    "capex",
+    "depreciation",
+    "interest_expense",
+    "dividends_per_share",
+)
+FINANCIALS_SCHEMA: dict[str, pl.DataType] = {
+    "code": pl.String(),
+    "period_end": pl.Date(),
+    "fiscal_quarter": pl.Int16(),
+    "disclosed_on": pl.Date(),
+    **{name: pl.Float64() for name in FINANCIAL_VALUES},
+}
+INDEXES_SCHEMA: dict[str, pl.DataType] = {
+    "index_code": pl.String(),
+    "date": pl.Date(),
+    "close": pl.Float64(),
+}
+
+# MarketData field -> (table, schema). Order matters: stocks first (foreign keys).
+TABLES: dict[str, tuple[str, dict[str, pl.DataType]]] = {
+    "stocks": ("stocks", STOCKS_SCHEMA),
+    "prices": ("stock_prices", PRICES_SCHEMA),
+    "financials": ("financials", FINANCIALS_SCHEMA),
+    "indexes": ("index_prices", INDEXES_SCHEMA),
+}
+MARKET_TABLES = tuple(table for table, _ in TABLES.values())
+MARKETS = ("KOSPI", "KOSDAQ")
+COPY_CHUNK = 1 << 20
+
+
+class WarehouseError(RuntimeError):
+    """The market tables cannot take this write (e.g. they already hold data)."""
+
+
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """The four market tables as polars frames; columns exactly the table columns, in order."""
+
+    stocks: pl.DataFrame
+    prices: pl.DataFrame
+    financials: pl.DataFrame
+    indexes: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        for field, (table, schema) in TABLES.items():
+            frame: pl.DataFrame = getattr(self, field)
+            if frame.columns != list(schema):
+                raise ValueError(
+                    f"MarketData.{field} has columns {frame.columns}, "
+                    f"expected the {table} columns {list(schema)}"
+                )
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table name."""
+        return {table: getattr(self, field).height for field, (table, _) in TABLES.items()}
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What `load_demo` wrote and how long it took."""
+
+    stocks: int
+    stock_prices: int
+    financials: int
+    index_prices: int
+    generate_seconds: float
+    load_seconds: float
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {table: getattr(self, table) for table in MARKET_TABLES}
+
+
+def table_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Exact row count of each market table."""
+    counts = {}
+    for table in MARKET_TABLES:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        counts[table] = int(row.fetchone()[0])  # type: ignore[index]
+    return counts
+
+
+def is_empty(conn: psycopg.Connection) -> bool:
+    """True when no market table holds a row."""
+    probes = sql.SQL(" OR ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM {})").format(sql.Identifier(t)) for t in MARKET_TABLES
+    )
+    row = conn.execute(sql.SQL("SELECT {}").format(probes)).fetchone()
+    return not row[0]  # type: ignore[index]
+
+
+def write_market(conn: psycopg.Connection, data: MarketData) -> dict[str, int]:
+    """COPY every frame of `data` into its table, in the caller's transaction.
+
+    Foreign keys of the written tables are dropped for the COPY and re-created (and so
+    re-validated in one pass) before returning: checking them row by row costs more than
+    the COPY itself (measured: 23 s -> 12 s for 1.5M prices). This takes an exclusive lock
+    on the written tables until the transaction ends. Nothing is committed here.
+    """
+    counts = data.counts()
+    written = [
+        (table, getattr(data, field))
+        for field, (table, _) in TABLES.items()
+        if counts[table] > 0
+    ]
+    foreign_keys = _foreign_keys(conn, [table for table, _ in written])
+    with conn.cursor() as cur:
+        for table, name, _ in foreign_keys:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(table), sql.Identifier(name)
+                )
+            )
+        for table, frame in written:
+            _copy_frame(cur, table, frame)
+        for table, name, definition in foreign_keys:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    sql.Identifier(table), sql.Identifier(name), sql.SQL(definition)
+                )
+            )
+        for table, _ in written:
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    return counts
+
+
+def _foreign_keys(conn: psycopg.Connection, tables: list[str]) -> list[tuple[str, str, str]]:
+    """(table, constraint name, definition) of each foreign key declared on `tables`."""
+    rows = conn.execute(
+        "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
+        " FROM pg_constraint c"
+        " WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[])"
+        " ORDER BY c.conrelid::regclass::text, c.conname",
+        (tables,),
+    ).fetchall()
+    return [(str(t), str(n), str(d)) for t, n, d in rows]
+
+
+def _copy_frame(cur: psycopg.Cursor, table: str, frame: pl.DataFrame) -> None:
+    """Feed `frame` to COPY as CSV (unquoted empty = NULL), in 1 MiB writes."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
+    payload = memoryview(frame.write_csv(include_header=False).encode())
+    with cur.copy(statement) as copy:
+        for offset in range(0, len(payload), COPY_CHUNK):
+            copy.write(payload[offset : offset + COPY_CHUNK])
+
+
+def load_demo(
+    database_url: str,
+    *,
+    n_stocks: int = 2000,
+    start: date = date(2021, 1, 1),
+    end: date = date(2023, 12, 31),
+    seed: int = 7,
+    replace: bool = False,
+) -> LoadReport:
+    """Generate a demo market and write it in ONE transaction.
+
+    Refuses (WarehouseError) when the market tables already hold data, unless `replace`:
+    then they are truncated in the same transaction, so a failure keeps the old data.
+    """
+    from dataprep.demo import generate_market  # the generator is only needed here
+
+    with psycopg.connect(database_url) as conn:
+        if not replace:
+            _refuse_if_not_empty(conn)
+        conn.rollback()
+        began = time.perf_counter()
+        data = generate_market(n_stocks=n_stocks, start=start, end=end, seed=seed)
+        generated = time.perf_counter()
+        with conn.transaction():
+            tables = sql.SQL(", ").join(map(sql.Identifier, MARKET_TABLES))
+            if replace:
+                conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+            else:
+                conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(tables))
+                _refuse_if_not_empty(conn)
+            counts = write_market(conn, data)
+        loaded = time.perf_counter()
+    return LoadReport(
+        **counts, generate_seconds=generated - began, load_seconds=loaded - generated
+    )
+
+
+def _refuse_if_not_empty(conn: psycopg.Connection) -> None:
+    if is_empty(conn):
+        return
+    held = ", ".join(f"{table}: {n} rows" for table, n in table_counts(conn).items() if n)
+    raise WarehouseError(
+        f"The market tables already hold data ({held}); "
+        "pass replace=True (`qbt db demo --replace`) to truncate and reload them"
+    )

@@ -1,0 +1,74 @@
+"""`build_panel`: PostgreSQL -> FactorPanel for one window (load, then compute).
+
+1. Plan: the catalog says how many trading days of lookback (`CATALOG.extra_rows()`) and
+   how many quarters of statements (`CATALOG.statement_quarters()`) a panel needs.
+2. Load (`dataprep.loaders.load_market`): one consistent snapshot, lookback included.
+3. Compute (`dataprep.factors.compute.compute_panel`): dense grid, statements point in
+   time, 54 factors; the lookback days are used, then dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+
+from dataprep.factors import CATALOG
+from dataprep.factors.compute import compute_panel
+from dataprep.loaders import PanelBuildError, load_market
+from dataprep.panel import FactorPanel
+
+DISCLOSURE_ALLOWANCE_MONTHS = 6  # a statement may be disclosed this long after period end
+
+
+@dataclass(frozen=True)
+class BuildTimings:
+    load_s: float
+    compute_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.load_s + self.compute_s
+
+
+def statement_months() -> int:
+    """Months of statements to load before the first loaded day (from the catalog)."""
+    return 3 * CATALOG.statement_quarters() + DISCLOSURE_ALLOWANCE_MONTHS
+
+
+def build_panel(
+    *, database_url: str, start: date | None = None, end: date | None = None
+) -> FactorPanel:
+    """Every catalog factor for the trading days in [start, end] (defaults: all the data)."""
+    panel, _ = build_panel_timed(database_url=database_url, start=start, end=end)
+    return panel
+
+
+def build_panel_timed(
+    *, database_url: str, start: date | None = None, end: date | None = None
+) -> tuple[FactorPanel, BuildTimings]:
+    """`build_panel`, with the seconds spent loading and computing."""
+    _check_dates(start=start, end=end)
+    began = time.perf_counter()
+    with psycopg.connect(database_url) as conn:
+        frames = load_market(
+            conn,
+            start=start,
+            end=end,
+            lookback_days=CATALOG.extra_rows(),
+            statement_months=statement_months(),
+        )
+    loaded = time.perf_counter()
+    panel = compute_panel(frames, specs=tuple(CATALOG))
+    computed = time.perf_counter()
+    return panel, BuildTimings(load_s=loaded - began, compute_s=computed - loaded)
+
+
+def _check_dates(*, start: date | None, end: date | None) -> None:
+    for label, value in (("start", start), ("end", end)):
+        if value is not None and not isinstance(value, date):
+            raise PanelBuildError(f"Got {value!r} for {label}: expected a datetime.date")
+    if start is not None and end is not None and start > end:
+        raise PanelBuildError(f"Got start {start} after end {end}: start must be on or before end")

@@ -102,6 +102,7 @@ def _rebalance(
     cost = traded * rules.trade_rate + float(sold @ market.tax_rates[t][market.tax_columns])
     cash = equity - float(target.sum()) - cost
     held = np.concatenate((selection.stocks, frozen))
+    held = held[target[held] > 0]
     trade = Trade(
         day=t,
         stocks=held,

@@ -30,19 +30,21 @@ def toy_panel(
     sector: Sequence[str] | None = None,
     tradable: Sequence[Sequence[bool]] | None = None,
     benchmark: Sequence[float] | None = None,
+    engine_factors: bool = True,
 ) -> FactorPanel:
     """A read-only panel (so a test fails if the engine writes to its input).
 
     `close` [n_days][n_stocks] (NaN: not listed); `tradable` defaults to "has a close";
     the engine factors MARKET_CAP, AVG_TRADING_VALUE_20D and VOL_60D default to 1.0 where
-    the stock has a close; codes default to "A", "B", ...; dates to weekdays from
-    2024-01-02; markets to KOSPI; sectors to "Tech"; the benchmark to 100 flat.
+    the stock has a close (none if `engine_factors` is False); codes default to "A", "B",
+    ...; dates to weekdays from 2024-01-02; markets to KOSPI; sectors to "Tech"; the
+    benchmark to 100 flat.
     """
     closes = np.asarray(close, dtype=np.float64)
     n_days, n_stocks = closes.shape
     listed = ~np.isnan(closes)
     named = {name: np.asarray(v, dtype=np.float64) for name, v in (factors or {}).items()}
-    for name in ENGINE_FACTORS:
+    for name in ENGINE_FACTORS if engine_factors else ():
         named.setdefault(name, np.where(listed, 1.0, np.nan))
     returns = np.full_like(closes, np.nan)
     returns[1:] = closes[1:] / closes[:-1] - 1.0

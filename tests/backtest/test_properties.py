@@ -1,0 +1,154 @@
+"""Properties of the engine on random small panels (hypothesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+
+from backtest import BacktestResult, run_backtest
+from backtest.spec import StrategySpec
+from dataprep.panel import FactorPanel
+from tests.backtest.toy import NO_COSTS, toy_panel
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> FactorPanel:
+    rng = np.random.default_rng(seed)
+    close = 10 * np.cumprod(np.exp(rng.normal(0, 0.05, (n_days, n_stocks))), axis=0)
+    factors = {
+        "F": rng.normal(size=(n_days, n_stocks)).round(1),
+        "G": rng.integers(0, 3, size=(n_days, n_stocks)).astype(float),
+        "MARKET_CAP": rng.uniform(1, 100, size=(n_days, n_stocks)),
+        "VOL_60D": rng.uniform(0.1, 0.5, size=(n_days, n_stocks)),
+    }
+    tradable = np.ones((n_days, n_stocks), dtype=bool)
+    if messy:
+        for stock in rng.choice(n_stocks, size=rng.integers(0, n_stocks), replace=False):
+            if rng.random() < 0.5:
+                close[rng.integers(2, n_days) :, stock] = np.nan  # delists
+            else:
+                close[: rng.integers(1, n_days - 1), stock] = np.nan  # lists late
+        tradable = ~np.isnan(close) & (rng.random((n_days, n_stocks)) < 0.85)
+        for name in ("F", "G", "VOL_60D"):
+            factors[name][rng.random((n_days, n_stocks)) < 0.15] = np.nan
+        factors["VOL_60D"][rng.random((n_days, n_stocks)) < 0.05] = 0.0
+    market = ["KOSPI", "KOSDAQ"] * n_stocks
+    index = 100 * np.cumprod(1 + rng.normal(0, 0.01, n_days))
+    return toy_panel(
+        close=close.tolist(),
+        factors={k: v.tolist() for k, v in factors.items()},
+        tradable=tradable.tolist(),
+        market=market[:n_stocks],
+        benchmark=index.tolist(),
+    )
+
+
+@hs.composite
+def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any]]:
+    n_stocks, n_days = draw(hs.integers(2, 5)), draw(hs.integers(3, 12))
+    panel = random_panel(draw(hs.integers(0, 2**31)), n_stocks=n_stocks, n_days=n_days, messy=messy)
+    tax_bps = draw(hs.floats(0, 50))
+    document = {
+        "start": str(panel.dates[1]),
+        "end": str(panel.dates[-1]),
+        "ranking": draw(
+            hs.sampled_from(
+                [
+                    [{"factor": "F"}],
+                    [{"factor": "F", "ascending": True}, {"factor": "G", "weight": 2}],
+                ]
+            )
+        ),
+        "filters": draw(hs.sampled_from([[], [{"factor": "G", "top_pct": 60}]])),
+        "top_n": draw(hs.integers(1, 5)),
+        "weighting": draw(hs.sampled_from(["equal", "market_cap", "inverse_vol"])),
+        "rebalance": draw(hs.sampled_from(["daily", "weekly", "monthly", 2, 3])),
+        "max_weight": draw(hs.sampled_from([None, 0.3, 1.0])),
+        "stop_loss": draw(hs.sampled_from([None, 0.05])),
+        "take_profit": draw(hs.sampled_from([None, 0.05])),
+        "delisting_return": draw(hs.sampled_from([0.0, 0.3, 0.9])),
+        "costs": {
+            "commission_bps": draw(hs.floats(0, 50)),
+            "slippage_bps": draw(hs.floats(0, 50)),
+            "sell_tax": [
+                {"effective": "2000-01-01", "market": m, "bps": tax_bps}
+                for m in ("KOSPI", "KOSDAQ")
+            ],
+        },
+        "initial_capital": 1_000_000.0,
+    }
+    return panel, document
+
+
+@SETTINGS
+@given(scenarios())
+def test_equity_stays_positive_and_weights_sum_to_at_most_one(scenario):
+    panel, document = scenario
+    result = run_backtest(StrategySpec.model_validate(document), panel)
+    assert min(result.equity) > 0
+    # Weights are of the equity before trading. Halted holdings keep their value; the rest
+    # of the equity is the budget, so traded weights sum to at most 1 - halted weights
+    # (cash, negative by at most the costs paid, can make the halted ones alone exceed 1).
+    row_of = {str(day): i for i, day in enumerate(panel.dates)}
+    column_of = {str(code): i for i, code in enumerate(panel.codes)}
+    for rebalance in result.rebalances:
+        weights = [h.weight for h in rebalance.holdings]
+        assert all(w > 0 for w in weights)
+        row = row_of[str(rebalance.date)]
+        halted = [not panel.tradable[row, column_of[h.code]] for h in rebalance.holdings]
+        kept = sum(w for w, h in zip(weights, halted, strict=True) if h)
+        assert sum(weights) - kept <= max(0.0, 1.0 - kept) + 1e-12
+        assert len({h.code for h in rebalance.holdings}) == len(weights)
+
+
+@SETTINGS
+@given(scenarios(), hs.sampled_from(["commission_bps", "slippage_bps", "tax"]), hs.floats(1, 80))
+def test_raising_a_cost_never_raises_the_final_equity(scenario, which, extra):
+    panel, document = scenario
+    base = run_backtest(StrategySpec.model_validate(document), panel)
+    costly = {**document, "costs": dict(document["costs"])}
+    if which == "tax":
+        costly["costs"]["sell_tax"] = [
+            {**entry, "bps": entry["bps"] + extra} for entry in document["costs"]["sell_tax"]
+        ]
+    else:
+        costly["costs"][which] += extra
+    dearer = run_backtest(StrategySpec.model_validate(costly), panel)
+    assert dearer.equity[-1] <= base.equity[-1] * (1 + 1e-12)
+
+
+@SETTINGS
+@given(hs.integers(0, 2**31), hs.integers(2, 5), hs.integers(3, 12))
+def test_equal_weight_all_stocks_daily_earns_the_average_return(seed, n_stocks, n_days):
+    panel = random_panel(seed, n_stocks=n_stocks, n_days=n_days, messy=False)
+    spec = StrategySpec.model_validate(
+        {
+            "start": str(panel.dates[1]),
+            "end": str(panel.dates[-1]),
+            "ranking": [{"factor": "F"}],
+            "top_n": n_stocks,
+            "rebalance": "daily",
+            "costs": NO_COSTS,
+            "initial_capital": 1000.0,
+        }
+    )
+    result = run_backtest(spec, panel)
+    mean_return = np.nanmean(panel.returns[2:], axis=1)  # days after the first run day
+    expected = 1000.0 * np.cumprod(np.concatenate(([1.0], 1 + mean_return)))
+    assert np.allclose(result.equity, expected, rtol=1e-12)
+
+
+@SETTINGS
+@given(scenarios())
+def test_runs_are_deterministic_and_round_trip_through_json_without_nan(scenario):
+    panel, document = scenario
+    spec = StrategySpec.model_validate(document)
+    first = run_backtest(spec, panel)
+    text = first.model_dump_json()
+    assert text == run_backtest(spec, panel).model_dump_json()
+    assert "NaN" not in text and "Infinity" not in text
+    assert BacktestResult.model_validate_json(text) == first

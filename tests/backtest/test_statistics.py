@@ -1,0 +1,95 @@
+"""Statistics as pure functions of arrays, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from backtest import statistics as st
+
+
+def test_returns_start_from_the_initial_capital():
+    equity = np.array([99.0, 108.9, 98.01])
+    assert st.returns_from_equity(equity, initial=100.0) == pytest.approx([-0.01, 0.1, -0.1])
+
+
+def test_cagr_uses_252_days_a_year():
+    assert st.cagr(0.21, 504) == pytest.approx(0.1)
+    assert st.cagr(0.1, 252) == pytest.approx(0.1)
+    assert math.isnan(st.cagr(-1.5, 252))
+
+
+def test_volatility_sharpe_sortino():
+    r = np.array([0.01, -0.01, 0.02, 0.0])
+    sd = np.std(r, ddof=1)
+    assert st.annual_volatility(r) == pytest.approx(sd * math.sqrt(252))
+    assert st.sharpe(r, risk_free_daily=0.0) == pytest.approx(0.005 / sd * math.sqrt(252))
+    downside = math.sqrt(0.01**2 / 4)
+    assert st.sortino(r, risk_free_daily=0.0) == pytest.approx(0.005 / downside * math.sqrt(252))
+    excess = r - 0.001
+    assert st.sharpe(r, risk_free_daily=0.001) == pytest.approx(
+        excess.mean() / np.std(excess, ddof=1) * math.sqrt(252)
+    )
+    assert math.isnan(st.sharpe(np.array([0.01, 0.01]), risk_free_daily=0.0))
+    assert math.isnan(st.sortino(np.array([0.01, 0.02]), risk_free_daily=0.0))
+
+
+def test_daily_risk_free_rate_compounds_to_the_annual_rate():
+    assert (1 + st.daily_rate(0.03)) ** 252 == pytest.approx(1.03)
+
+
+def test_max_drawdown_with_peak_and_trough():
+    equity = np.array([100.0, 120.0, 90.0, 130.0, 80.0, 100.0])
+    depth, peak, trough = st.max_drawdown(equity)
+    assert depth == pytest.approx(80 / 130 - 1)
+    assert (peak, trough) == (3, 4)
+    assert st.max_drawdown(np.array([1.0, 2.0, 3.0])) == (0.0, -1, -1)
+    assert st.calmar(0.2, -0.1) == pytest.approx(2.0)
+    assert math.isnan(st.calmar(0.2, 0.0))
+
+
+def test_win_rate_counts_strictly_positive_days():
+    assert st.win_rate(np.array([0.1, 0.0, -0.1, 0.2])) == 0.5
+
+
+def test_beta_alpha_tracking_error_information_ratio():
+    b = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    r = 2 * b + 0.001
+    beta, alpha = st.beta_alpha(r, b, risk_free_daily=0.0)
+    assert beta == pytest.approx(2.0)
+    assert alpha == pytest.approx(0.001 * 252)
+    active = r - b
+    te = np.std(active, ddof=1) * math.sqrt(252)
+    assert st.tracking_error(r, b) == pytest.approx(te)
+    assert st.information_ratio(r, b) == pytest.approx(active.mean() * 252 / te)
+    same_beta, same_alpha = st.beta_alpha(b, b, risk_free_daily=0.0001)
+    assert (same_beta, same_alpha) == pytest.approx((1.0, 0.0))
+    assert math.isnan(st.information_ratio(b, b))
+
+
+def test_benchmark_gaps_are_left_out_of_beta():
+    b = np.array([0.01, np.nan, 0.03, 0.0, 0.01])
+    beta, _ = st.beta_alpha(2 * np.nan_to_num(b), b, risk_free_daily=0.0)
+    assert beta == pytest.approx(2.0)
+
+
+def test_compute_statistics_is_nan_free_and_consistent():
+    dates = [date(2024, 1, 1) + timedelta(days=i) for i in range(4)]
+    stats = st.compute_statistics(
+        dates=dates,
+        equity=np.array([100.0, 100.0, 100.0, 100.0]),
+        benchmark_equity=np.array([100.0, 100.0, 100.0, 100.0]),
+        initial_capital=100.0,
+        turnovers=np.array([1.0, 0.5]),
+        costs_paid=0.0,
+        holdings=np.array([2, 2, 3, 3]),
+        risk_free_rate=0.0,
+    )
+    assert stats.sharpe is None and stats.beta is None and stats.calmar is None
+    assert stats.peak_date is None and stats.max_drawdown == 0.0
+    assert stats.turnover == 0.75 and stats.annual_turnover == pytest.approx(1.5 * 252 / 4)
+    assert stats.average_holdings == 2.5 and stats.n_rebalances == 2 and stats.n_days == 4
+    assert "NaN" not in stats.model_dump_json()

@@ -85,11 +85,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return _handlers()[name](args, settings)
-    except (CommandError, SettingsError) as err:
-        print(f"qbt {name}: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # one clear line for what the user can fix, else re-raise
+        message = user_error_message(err)
+        if message is None:
+            raise
+        print(f"qbt {name}: {message}", file=sys.stderr)
+        return 2
+
+
+def user_error_message(err: Exception) -> str | None:
+    """The one-line message for an error caused by input or environment; None for a bug."""
+    import psycopg
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
+        )
+        return f"invalid {err.title}: {problems}"
+    if isinstance(err, psycopg.OperationalError):
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"database unreachable: {first}"
+    if isinstance(err, CommandError | SettingsError | ValueError | LookupError | RuntimeError):
+        return " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError):
+        return str(err)
+    return None
 
 
 def read_json_file(path: Path) -> object:

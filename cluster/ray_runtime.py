@@ -4,6 +4,7 @@ local Ray for this process alone."""
 from __future__ import annotations
 
 import os
+import socket
 
 import ray
 
@@ -28,6 +29,19 @@ def cluster_address(settings: Settings) -> str | None:
     return state.ray_address
 
 
+def check_reachable(address: str, *, timeout_s: float = 3.0) -> None:
+    """Fail fast (Ray itself retries for minutes) when a host:port address does not answer."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: let Ray resolve them
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise RayConnectionError(
+            f"cannot reach the Ray cluster at {address}: {err.strerror or err}"
+        ) from None
+
+
 def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:
     """Join the cluster (see `cluster_address`), else start a local Ray. Idempotent."""
     if ray.is_initialized():
@@ -35,6 +49,7 @@ def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     address = cluster_address(settings)
     if address:
+        check_reachable(address)
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=log_to_driver)
         except (ConnectionError, TimeoutError, RuntimeError) as err:

@@ -1,0 +1,73 @@
+"""`qbt` commands: bad input gives one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster.cli import main
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, database_url):
+    monkeypatch.setenv("QBT_DATABASE_URL", database_url)
+    monkeypatch.setenv("QBT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("QBT_RAY_ADDRESS", raising=False)
+    return tmp_path
+
+
+def _one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_db_init_is_idempotent(env, capsys):
+    assert main(["db", "init"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_missing_spec_file(env, capsys):
+    assert main(["run", str(env / "nope.json")]) == 2
+    assert "nope.json: no such file" in _one_line_error(capsys)
+
+
+def test_spec_that_is_not_json(env, capsys):
+    path = env / "spec.json"
+    path.write_text("{not json")
+    assert main(["run", str(path)]) == 2
+    assert "not valid JSON" in _one_line_error(capsys)
+
+
+def test_spec_that_does_not_validate_names_the_field(env, capsys):
+    path = env / "spec.json"
+    path.write_text(json.dumps({"start": "2023-01-02", "end": "2022-01-02",
+                                "ranking": [{"factor": "PER"}], "top_n": 0}))
+    assert main(["run", str(path)]) == 2
+    line = _one_line_error(capsys)
+    assert "top_n" in line
+
+
+def test_unreachable_database(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("QBT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("QBT_HOME", str(tmp_path))
+    assert main(["db", "init"]) == 2
+    assert "database unreachable" in _one_line_error(capsys)
+
+
+def test_bad_setting(monkeypatch, capsys):
+    monkeypatch.setenv("QBT_HTTP_PORT", "eighty")
+    assert main(["db", "init"]) == 2
+    assert "QBT_HTTP_PORT" in _one_line_error(capsys)
+
+
+def test_wrong_ray_address(env, monkeypatch, capsys):
+    monkeypatch.setenv("QBT_RAY_ADDRESS", "127.0.0.1:1")
+    path = env / "spec.json"
+    path.write_text(json.dumps({"start": "2022-01-03", "end": "2022-06-30",
+                                "ranking": [{"factor": "PER"}], "top_n": 5}))
+    assert main(["run", str(path)]) == 2
+    assert "127.0.0.1:1" in _one_line_error(capsys)

@@ -229,10 +229,10 @@ def _simulate(
     )
     idio_var = (0.024 * np.exp(-0.25 * u.size_z) * vol_mult) ** 2
     drift = 0.0002 - 0.00008 * u.size_z  # size premium: small caps earn a little more
-    distress = np.zeros((total, n))
+    distress = np.zeros((total, n))  # delisted stocks slide for their last 120 sessions
     gone = np.flatnonzero(u.delisted)
-    for lag in range(120):  # a fixed 120-step loop, vectorised over delisted stocks
-        distress[BURN_IN + np.maximum(u.last[gone] - lag, 0), gone] = -0.004
+    lags = np.arange(120)[:, None]
+    distress[BURN_IN + np.maximum(u.last[gone] - lags, 0), gone] = -0.004
 
     market_z = _student_t(rng, 5.0, (total,))
     kosdaq_f = 0.006 * _student_t(rng, 5.0, (total,))

@@ -46,6 +46,7 @@ FUNDAMENTALS: dict[str, tuple[float, float, float, float, float, float]] = {
 }
 HISTORY = timedelta(days=457)  # statements from ~5 quarters before `start`: TTM from day one
 TAX_RATE = 0.22
+_KEYS = ("code", "period_end", "fiscal_quarter", "disclosed_on")
 
 
 def quarter_ends(first: date, last: date) -> list[date]:
@@ -180,5 +181,3 @@ def generate_financials(
         schema=FINANCIALS_SCHEMA,
     )
 
-
-_KEYS = ("code", "period_end", "fiscal_quarter", "disclosed_on")

@@ -200,18 +200,18 @@ def _read(kind: str, path: Path) -> _Source:
     missing = [name for name in schema if name not in raw.columns]
     if missing:
         raise empty.error(
-            f"missing column(s) {', '.join(missing)}; a {kind} file has the columns "
+            f"missing column(s) {', '.join(missing)}; {kind} files have the columns "
             f"{', '.join(schema)}",
             column=missing[0],
         )
     extra = [name for name in raw.columns if name not in schema]
     if extra:
         raise empty.error(
-            f"unexpected column(s) {', '.join(extra)}; a {kind} file has only the columns "
+            f"unexpected column(s) {', '.join(extra)}; {kind} files have only the columns "
             f"{', '.join(schema)}",
             column=extra[0],
         )
-    source = _Source(kind, path, raw.select(schema).with_row_index(ROW))
+    source = _Source(kind, path, raw.select(*schema).with_row_index(ROW))
     columns = [source.frame[ROW]]
     for name, dtype in schema.items():
         columns.append(_convert(source, name, dtype))
@@ -267,7 +267,8 @@ def _fail_first(source: _Source, name: str, bad: pl.Series, problem: str) -> Non
         return
     index = int(bad.arg_true()[0])
     cell = source.frame[name][index]
-    raise source.error(f"{problem}, got {cell!r}", index=index, column=name)
+    got = "" if cell is None else f", got {cell!r}"
+    raise source.error(f"{problem}{got}", index=index, column=name)
 
 
 def _check_rows(source: _Source) -> None:

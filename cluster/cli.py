@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--financials", type=Path)
     imp.add_argument("--indexes", type=Path)
 
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    create = keys.add_parser("create", help="create an API key (printed once, stored hashed)")
+    create.add_argument("--owner", required=True)
+    create.add_argument("--admin", action="store_true", help="may refresh datasets")
+
     prep = sub.add_parser("prep", help="build a factor panel and report its cost")
     prep.add_argument("--start", type=_date)
     prep.add_argument("--end", type=_date)
@@ -73,6 +80,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "db init": commands.db_init,
         "db demo": commands.db_demo,
         "db import": commands.db_import,
+        "keys create": commands.keys_create,
         "prep": commands.prep,
         "run": commands.run,
         "sweep": commands.sweep,
@@ -81,7 +89,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    name = args.command + (f" {args.db_command}" if args.command == "db" else "")
+    action = getattr(args, f"{args.command}_command", None)
+    name = args.command + (f" {action}" if action else "")
     try:
         settings = Settings.from_env()
         return _handlers()[name](args, settings)

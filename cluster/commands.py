@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import date
-from pathlib import Path
 from typing import Any
 
-from cluster.cli import CommandError, read_json_file
+from cluster.cli import read_json_file
 from cluster.config import Settings
 from cluster.database import resolve_database_url
-
-EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "value_momentum.json"
 
 
 def db_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,6 +64,17 @@ def db_import(args: argparse.Namespace, settings: Settings) -> int:
     for table, count in counts.items():
         print(f"{table:>14}: {count:>10,} rows imported")
     print(f"in {time.perf_counter() - started:.1f} s (one transaction)")
+    return 0
+
+
+def keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from dataprep.schema import migrate
+    from serve.keys import create_key
+
+    url = resolve_database_url(settings)
+    migrate(url)
+    key = create_key(url, owner=args.owner, admin=args.admin)
+    print(key)
     return 0
 
 
@@ -175,32 +182,39 @@ def print_ranked(rows: list[dict[str, Any]], *, rank_by: str) -> None:
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    import psycopg
+    from cluster.lifecycle import up as start
 
-    from dataprep.schema import migrate
-    from dataprep.warehouse import is_empty, load_demo
-
-    url = resolve_database_url(settings)
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        empty = is_empty(conn)
-    if empty:
-        print("database is empty: loading the demo market (2,000 stocks, 2021-2023) ...")
-        _print_load_report(load_demo(url, n_stocks=2000, start=date(2021, 1, 1),
-                                     end=date(2023, 12, 31), seed=7))
-    print("building the factor panel in the DatasetRegistry ...")
-    handle = _current_panel(settings)
-    print(f"panel {handle.version}: shape {handle.shape}, {handle.nbytes / 1e6:,.0f} MB, "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in handle.timings.items()))
-    if not args.no_example:
-        print(f"example backtest ({EXAMPLE_SPEC.name}):")
-        run(argparse.Namespace(spec=EXAMPLE_SPEC, json=False), settings)
+    start(settings, example=not args.no_example)
     return 0
 
 
 def down(args: argparse.Namespace, settings: Settings) -> int:
-    raise CommandError("not available yet: `qbt up` runs in the foreground for now")
+    from cluster.lifecycle import down as stop
+
+    stopped = stop(settings)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing (QBT was not running)"))
+    return 0
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    raise CommandError("not available yet")
+    from cluster.lifecycle import status as describe
+
+    report = describe(settings)
+    if not report["running"]:
+        print("QBT is not running here (no Ray head recorded, QBT_RAY_ADDRESS unset)")
+        return 1
+    print(f"ray: {report['ray_address']}")
+    print("resources: " + ", ".join(f"{k} {v:g}/{report['resources'][k]:g} free"
+                                    for k, v in sorted(report["available"].items())
+                                    if k in ("CPU", "memory", "object_store_memory", "GPU")))
+    for node in report["nodes"]:
+        print(f"node {node['node']}: {'alive' if node['alive'] else 'dead'}, {node['cpus']} CPU")
+    datasets = report["datasets"]
+    if isinstance(datasets, str):
+        print(f"datasets: {datasets}")
+    for dataset in datasets if isinstance(datasets, list) else []:
+        print(f"dataset {dataset['version']}{' (current)' if dataset['current'] else ''}: "
+              f"shape {dataset['shape']}, {dataset['nbytes'] / 1e6:,.0f} MB, "
+              f"age {dataset['age_s']:.0f} s")
+    print(f"queue depth {report['queue_depth']}, runs in flight {report['runs_in_flight']}")
+    return 0

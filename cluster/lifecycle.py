@@ -1,0 +1,184 @@
+"""`qbt up`, `qbt down`, `qbt status`: start, stop and describe one QBT deployment.
+
+up:     database (configured or embedded) -> migrations -> demo market if empty ->
+        Ray head (started here unless QBT_RAY_ADDRESS / a running head) -> Serve app
+        (registry + dispatcher + ingress) -> /healthz -> demo API key -> example run.
+down:   Serve app and QBT's actors, then only what `up` itself started (the Ray head,
+        the embedded PostgreSQL), as recorded in QBT_HOME/cluster.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from cluster.config import Settings
+from cluster.database import resolve_database_url
+from cluster.head import head_alive, start_head, stop_head
+from cluster.ray_runtime import cluster_address, connect_ray
+from cluster.state import ClusterState, clear_state, read_state, write_state
+
+EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "value_momentum.json"
+DEMO_OWNER = "demo"
+QBT_ACTORS = ("dispatcher", "dataset_registry")
+
+
+def up(settings: Settings, *, example: bool = True) -> ClusterState:
+    from dataprep.schema import migrate
+    from dataprep.warehouse import is_empty, load_demo
+
+    state = read_state(settings.home)
+    url = resolve_database_url(settings)
+    state.database_url = url
+    state.embedded_pgdata = None if settings.database_url else str(_pgdata(settings))
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        empty = is_empty(conn)
+    if empty:
+        print("database is empty: loading the demo market (2,000 stocks, 2021-2023) ...")
+        report = load_demo(url, n_stocks=2000, start=date(2021, 1, 1), end=date(2023, 12, 31),
+                           seed=7)
+        print(", ".join(f"{t} {n:,}" for t, n in report.rows.items())
+              + f" rows in {report.generate_seconds + report.load_seconds:.1f} s")
+
+    if cluster_address(settings) is None:
+        print(f"starting a Ray head (GCS port {settings.ray_gcs_port}, dashboard "
+              f"http://{settings.dashboard_host}:{settings.dashboard_port}) ...")
+        address, pgid = start_head(settings, log_path=settings.home / "ray-head.log")
+        state.ray_address, state.head_pgid = address, pgid
+    write_state(settings.home, state)  # from here on `qbt down` can undo what was started
+    connect_ray(settings, log_to_driver=False)
+
+    from serve.app import deploy
+
+    print("starting the DatasetRegistry, the dispatcher and the API (builds the panel) ...")
+    deploy(settings, url)
+    state.http_url = f"http://{settings.http_host}:{settings.http_port}"
+    write_state(settings.home, state)
+    key = demo_key(settings, url)
+    print(f"\nQBT is up: API {state.http_url} (docs {state.http_url}/docs), dashboard "
+          f"http://{settings.dashboard_host}:{settings.dashboard_port}")
+    print(f"demo API key (admin, owner '{DEMO_OWNER}'): {key}")
+    auth = f"-H 'Authorization: Bearer {key}'"
+    print(f"try:  curl -s {auth} {state.http_url}/v1/factors | head -c 300")
+    print(f"      curl -s {auth} -H 'Content-Type: application/json' "
+          f"-d @examples/value_momentum.json '{state.http_url}/v1/backtests?wait=60'")
+    if example:
+        run_example(state.http_url, key)
+    return state
+
+
+def _pgdata(settings: Settings) -> Path:
+    return settings.home.absolute() / "postgres"
+
+
+def demo_key(settings: Settings, database_url: str) -> str:
+    """The demo key kept in QBT_HOME/demo_key (made once; only its hash is in the database)."""
+    from serve.keys import create_key, verify_key
+
+    path = settings.home / "demo_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if verify_key(database_url, key) is not None:
+            return key
+    key = create_key(database_url, owner=DEMO_OWNER, admin=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def run_example(http_url: str, key: str) -> dict[str, Any]:
+    spec = json.loads(EXAMPLE_SPEC.read_text())
+    print(f"\nexample backtest ({EXAMPLE_SPEC.name}) through the API:")
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{http_url}/v1/backtests",
+        params={"wait": 120},
+        json=spec,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=180,
+    )
+    response.raise_for_status()
+    body = response.json()
+    print(f"run {body['id']}: {body['status']} in {time.perf_counter() - started:.1f} s "
+          f"(data version {body.get('data_version')})")
+    for name, value in (body.get("statistics") or {}).items():
+        shown = f"{value:,.4f}" if isinstance(value, float) else value
+        print(f"{name:>20}  {shown}")
+    return body
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the Serve app and QBT's actors, then what `up` started; return what was stopped."""
+    state = read_state(settings.home)
+    stopped: list[str] = []
+    address = cluster_address(settings)
+    if address is not None:
+        import ray
+        from ray import serve
+
+        connect_ray(settings, log_to_driver=False)
+        serve.shutdown()
+        stopped.append("serve app")
+        for name in QBT_ACTORS:
+            try:
+                ray.kill(ray.get_actor(name, namespace="qbt"), no_restart=True)
+                stopped.append(name)
+            except ValueError:
+                pass
+        ray.shutdown()
+    if state.head_pgid is not None and head_alive(state.head_pgid):
+        stop_head(state.head_pgid)
+        stopped.append(f"ray head (process group {state.head_pgid})")
+    if state.embedded_pgdata:
+        if _stop_embedded(Path(state.embedded_pgdata)):
+            stopped.append(f"embedded postgres ({state.embedded_pgdata})")
+    clear_state(settings.home)
+    return stopped
+
+
+def _stop_embedded(pgdata: Path) -> bool:
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from pgserver import pg_ctl
+
+    system_user = "pgserver" if os.geteuid() == 0 else None  # the user pgserver runs as
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=system_user)
+    return True
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    import ray
+
+    from dataprep.registry import get_registry
+
+    report: dict[str, Any] = {"ray_address": cluster_address(settings)}
+    if report["ray_address"] is None:
+        report["running"] = False
+        return report
+    connect_ray(settings, log_to_driver=False)
+    report["running"] = True
+    report["resources"] = ray.cluster_resources()
+    report["available"] = ray.available_resources()
+    report["nodes"] = [
+        {"node": n["NodeManagerAddress"], "alive": n["Alive"], "cpus": n["Resources"].get("CPU")}
+        for n in ray.nodes()
+    ]
+    try:
+        report["datasets"] = ray.get(get_registry().versions.remote(), timeout=30)
+    except LookupError as err:
+        report["datasets"] = str(err)
+    url = read_state(settings.home).database_url or resolve_database_url(settings)
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        counts = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+    report["queue_depth"] = counts.get("queued", 0)
+    report["runs_in_flight"] = counts.get("running", 0)
+    report["runs_by_status"] = counts
+    return report

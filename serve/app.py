@@ -1,0 +1,132 @@
+"""The Serve application: one FastAPI ingress deployment (no CPU reserved), plus the
+detached DatasetRegistry and Dispatcher actors it needs.
+
+Three ways to start it, one builder underneath (`build_application`):
+- `qbt up` calls `deploy(settings, database_url)`;
+- `serve run serve.config:build_app` (import path, arguments as key=value);
+- `serve deploy serve-config.yaml` (a Serve config file whose import_path is the same builder).
+
+Each replica makes sure the registry and the dispatcher exist (`get_if_exists`), so every way
+ends up with the same actors, and a replica started after a crash finds them again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import ray
+from fastapi import FastAPI
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from cluster.config import Settings
+from serve.options import ServiceOptions
+
+APP_NAME = "qbt"
+HEALTH_TIMEOUT_S = 120.0
+
+
+@serve.deployment(name="qbt_ingress", ray_actor_options={"num_cpus": 0})
+@serve.ingress()
+class Ingress:
+    """One ingress replica: its own Service (pool, panel view, key cache, waiters)."""
+
+    def __init__(self, *, database_url: str, settings: Settings, options: ServiceOptions) -> None:
+        from dataprep.registry import ensure_registry
+        from serve.dispatcher import ensure_dispatcher
+        from serve.service import Service
+
+        registry = ensure_registry(
+            database_url,
+            memory_budget=settings.panel_memory_budget,
+            refresh_interval_s=settings.refresh_interval_s,
+        )
+        ensure_dispatcher(database_url, options=options)
+        self._service = Service(database_url=database_url, options=options, registry=registry)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        from serve.api import create_api
+
+        return create_api(self._service)
+
+
+def build_application(
+    *, settings: Settings, database_url: str, options: ServiceOptions
+) -> serve.Application:
+    """The bound application (nothing starts until Serve runs it)."""
+    return Ingress.options(
+        num_replicas=options.replicas,
+        max_ongoing_requests=options.max_ongoing_requests,
+        max_queued_requests=options.max_queued_requests,
+    ).bind(database_url=database_url, settings=settings, options=options)
+
+
+def http_options(options: ServiceOptions) -> dict[str, Any]:
+    return {
+        "host": options.http_host,
+        "port": options.http_port,
+        "request_timeout_s": options.request_timeout_s,
+    }
+
+
+def deploy(
+    settings: Settings, database_url: str, *, options: ServiceOptions | None = None
+) -> None:
+    """Start Serve on the cluster of `settings`, create the registry (its panel built) and the
+    dispatcher, run the app and return once /healthz answers."""
+    from cluster.ray_runtime import connect_ray
+    from dataprep.registry import ensure_registry
+    from serve.dispatcher import ensure_dispatcher
+
+    options = options or ServiceOptions.from_settings(settings)
+    connect_ray(settings, log_to_driver=False)
+    registry = ensure_registry(
+        database_url,
+        memory_budget=settings.panel_memory_budget,
+        refresh_interval_s=settings.refresh_interval_s,
+    )
+    ray.get(registry.get.remote())  # build the panel before the first request needs it
+    ensure_dispatcher(database_url, options=options)
+    serve.start(http_options=http_options(options))
+    serve.run(
+        build_application(settings=settings, database_url=database_url, options=options),
+        name=APP_NAME,
+        route_prefix="/",
+    )
+    wait_healthy(base_url(options))
+
+
+def base_url(options: ServiceOptions) -> str:
+    host = "127.0.0.1" if options.http_host in ("0.0.0.0", "::") else options.http_host
+    return f"http://{host}:{options.http_port}"
+
+
+def wait_healthy(url: str, *, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}/healthz did not answer within {timeout_s:.0f} s")
+        time.sleep(0.25)
+
+
+def undeploy() -> None:
+    """Delete the app and stop the dispatcher (the registry stays: the CLI uses it too).
+    Queued runs stay queued in PostgreSQL and run after the next deploy."""
+    from serve.dispatcher import get_dispatcher
+
+    serve.delete(APP_NAME)
+    try:
+        ray.kill(get_dispatcher(), no_restart=True)
+    except ValueError:
+        pass
+
+
+def ingress_handle() -> DeploymentHandle:
+    return serve.get_app_handle(APP_NAME)

@@ -1,0 +1,269 @@
+"""Dispatcher: the detached actor that moves runs from the PostgreSQL queue onto Ray.
+
+One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
+
+1. Reap: running rows whose lease expired go back to queued (or fail after `max_attempts`).
+2. Renew the leases of everything in flight; forget runs cancelled meanwhile (and cancel a
+   task none of whose runs is wanted any more).
+3. Claim up to `max_in_flight` minus what is in flight (`FOR UPDATE SKIP LOCKED`), get each
+   data version's panel ObjectRef from the DatasetRegistry and submit batches of runs as Ray
+   tasks with the ObjectRef as an argument (zero-copy on every node).
+4. A finished batch writes its outcomes (`serve.queue.finish`: only rows still running under
+   the same attempt); a crashed one gives its runs back to the queue.
+
+All state that matters is in PostgreSQL: a restarted dispatcher (max_restarts=-1) starts with
+nothing in flight, and the runs its predecessor held come back when their leases expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import ray
+
+from cluster.metrics import qbt_metrics
+from serve import queue
+from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
+from serve.options import ServiceOptions
+from serve.queue import Claim, Outcome
+
+log = logging.getLogger(__name__)
+
+DISPATCHER_NAME = "dispatcher"
+NAMESPACE = "qbt"
+METRICS_EVERY_S = 2.0
+CPUS_EVERY_S = 30.0
+
+
+@dataclass
+class _Batch:
+    claims: list[Claim]
+    ref: ray.ObjectRef
+    wanted: set[str] = field(default_factory=set)
+
+
+class Dispatcher:
+    """The actor's class; deploy it with `ensure_dispatcher`."""
+
+    def __init__(self, database_url: str, *, options: ServiceOptions) -> None:
+        self._url, self._options = database_url, options
+        self._batches: dict[ray.ObjectRef, _Batch] = {}
+        self._wake = asyncio.Event()
+        self._counts: dict[str, int] = defaultdict(int)
+        self._last_error: str | None = None
+        self._cpus = (0.0, 1)  # (checked at, cluster CPUs)
+        self._registry: Any = None
+        self._listener = Listener(
+            database_url,
+            channels=[RUNS_CHANNEL],
+            on_notify=lambda _channel, _payload: self._wake.set(),
+            on_connect=self._wake.set,
+            timeout_s=options.db_timeout_s,
+        )
+        self._loop = asyncio.ensure_future(self._run())
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "in_flight": self._n_in_flight(),
+            "batches": len(self._batches),
+            "counts": dict(self._counts),
+            "last_error": self._last_error,
+            "running": not self._loop.done(),
+        }
+
+    def _n_in_flight(self) -> int:
+        return sum(len(batch.wanted) for batch in self._batches.values())
+
+    async def _run(self) -> None:
+        self._pool = await open_pool(
+            self._url,
+            max_size=3,
+            timeout_s=self._options.db_timeout_s,
+            statement_timeout_ms=self._options.statement_timeout_ms,
+            name="dispatcher",
+        )
+        self._listener.start()
+        last = {"reap": 0.0, "renew": time.monotonic(), "metrics": 0.0}
+        backoff = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff or self._options.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self._tick(last)
+                backoff = 0.0
+            except Exception as err:  # the database or registry went away: keep trying
+                self._last_error = f"{type(err).__name__}: {err}"
+                self._counts["loop_errors"] += 1
+                log.warning("dispatcher: %s", self._last_error)
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+
+    async def _tick(self, last: dict[str, float]) -> None:
+        now = time.monotonic()
+        lease_s = self._options.lease_s
+        if now - last["reap"] >= lease_s / 4:
+            async with connection(self._pool) as conn:
+                reaped = await queue.reap(conn, max_attempts=self._options.max_attempts)
+            self._count_ends(reaped)
+            self._counts["reaped"] += len(reaped)
+            last["reap"] = now
+        if now - last["renew"] >= lease_s / 3:
+            await self._renew()
+            last["renew"] = now
+        capacity = self._options.max_in_flight - self._n_in_flight()
+        if capacity > 0:
+            async with connection(self._pool) as conn:
+                claims = await queue.claim(conn, limit=capacity, lease_s=lease_s)
+            if claims:
+                self._counts["claimed"] += len(claims)
+                await self._launch(claims)
+                if len(claims) == capacity:
+                    self._wake.set()  # there may be more once capacity frees up
+        if now - last["metrics"] >= METRICS_EVERY_S:
+            async with connection(self._pool) as conn:
+                depth = await queue.queue_depth(conn)
+            qbt_metrics().queue(depth=depth, in_flight=self._n_in_flight())
+            last["metrics"] = now
+
+    async def _renew(self) -> None:
+        claims = [c for b in self._batches.values() for c in b.claims if c.id in b.wanted]
+        async with connection(self._pool) as conn:
+            alive = await queue.renew(conn, claims, lease_s=self._options.lease_s)
+        for batch in self._batches.values():
+            if batch.wanted and not batch.wanted & alive:
+                ray.cancel(batch.ref)  # every run of it was cancelled: free its CPU
+            batch.wanted &= alive
+
+    def _registry_handle(self) -> Any:
+        if self._registry is None:
+            from dataprep.registry import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    async def _panel(self, version: str) -> Any:
+        """The PanelHandle of `version`, else of the current version (the run then records
+        the version it really used)."""
+        from dataprep.registry import UnknownVersionError
+
+        registry = self._registry_handle()
+        try:
+            return await registry.get.remote(version)
+        except UnknownVersionError:
+            return await registry.get.remote()
+
+    async def _launch(self, claims: list[Claim]) -> None:
+        by_version: dict[str, list[Claim]] = defaultdict(list)
+        for claim in claims:
+            by_version[claim.data_version].append(claim)
+        for version, group in by_version.items():
+            try:
+                handle = await self._panel(version)
+            except Exception as err:  # no panel now: not the runs' fault, retry them later
+                self._registry = None
+                async with connection(self._pool) as conn:
+                    await queue.release(
+                        conn, group, reason=f"no panel: {type(err).__name__}: {err}",
+                        max_attempts=self._options.max_attempts, count_attempt=False,
+                    )
+                raise
+            if handle.version != version:  # the run records the version it really used
+                group = [replace(claim, data_version=handle.version) for claim in group]
+            size = self._batch_size(len(group))
+            for start in range(0, len(group), size):
+                part = group[start : start + size]
+                ref = run_claims_remote(
+                    part, panel_ref=handle.ref, retries=self._options.task_retries
+                )
+                self._batches[ref] = _Batch(claims=part, ref=ref, wanted={c.id for c in part})
+                asyncio.ensure_future(self._complete(ref))
+
+    def _batch_size(self, n: int) -> int:
+        """Small batches when few runs wait (latency), larger when many do (throughput):
+        about two batches per CPU, at most `sweep_batch_size` runs each."""
+        checked, cpus = self._cpus
+        if time.monotonic() - checked > CPUS_EVERY_S:
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            self._cpus = (time.monotonic(), cpus)
+        return max(1, min(self._options.sweep_batch_size, math.ceil(n / (2 * cpus))))
+
+    async def _complete(self, ref: ray.ObjectRef) -> None:
+        batch = self._batches[ref]
+        try:
+            outcomes: list[Outcome] | None = await ref
+            failure = None
+        except ray.exceptions.TaskCancelledError:
+            outcomes, failure = [], None
+        except ray.exceptions.RayError as err:  # worker crash, lost panel, ...
+            outcomes, failure = None, f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        try:
+            await self._write(batch, outcomes, failure)
+        finally:
+            del self._batches[ref]
+            self._wake.set()
+
+    async def _write(
+        self, batch: _Batch, outcomes: list[Outcome] | None, failure: str | None
+    ) -> None:
+        for attempt in range(5):
+            try:
+                async with connection(self._pool) as conn:
+                    if outcomes is None:
+                        rows = await queue.release(
+                            conn, batch.claims, reason=failure or "the task failed",
+                            max_attempts=self._options.max_attempts,
+                        )
+                    else:
+                        rows = await queue.finish(conn, outcomes)
+                self._count_ends(rows)
+                return
+            except Exception as err:  # keep the outcome a while; the lease decides after
+                self._last_error = f"writing results: {type(err).__name__}: {err}"
+                await asyncio.sleep(0.5 * 2**attempt)
+        self._counts["writes_lost"] += len(batch.claims)
+
+    def _count_ends(self, rows: list[dict[str, Any]]) -> None:
+        """Count what rows ended in (queued again, done, failed) and record the metrics."""
+        metrics = qbt_metrics()
+        for row in rows:
+            self._counts[row["status"]] += 1
+            if row["status"] in ("done", "failed"):
+                metrics.finished(status=row["status"], seconds=row.get("seconds"))
+
+
+def run_claims_remote(
+    claims: list[Claim], *, panel_ref: ray.ObjectRef, retries: int
+) -> ray.ObjectRef:
+    from serve.tasks import run_claims_task
+
+    return run_claims_task.options(max_retries=retries).remote(panel_ref, claims)
+
+
+def ensure_dispatcher(database_url: str, *, options: ServiceOptions) -> Any:
+    """The named detached dispatcher of this cluster (created on first call)."""
+    return (
+        ray.remote(Dispatcher)
+        .options(
+            name=DISPATCHER_NAME,
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=-1,
+            num_cpus=0,
+            max_concurrency=100,
+        )
+        .remote(database_url, options=options)
+    )
+
+
+def get_dispatcher() -> Any:
+    return ray.get_actor(DISPATCHER_NAME, namespace=NAMESPACE)

@@ -1,0 +1,160 @@
+"""HTTP models. Inputs are the engine's own models (`StrategySpec`, `SweepSpec`); outputs are
+the `...Public` models here, which embed the engine's `Statistics` and `BacktestResult`, so the
+OpenAPI schema and the engine share one definition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backtest.result import BacktestResult
+from backtest.spec import StrategySpec
+from backtest.statistics import Statistics
+
+RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+SweepStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorDetail(_Public):
+    code: str = Field(description="Stable machine-readable name of the problem.")
+    message: str = Field(description="What is wrong, naming the value and the field.")
+    field: str | None = Field(default=None, description="The request part at fault, if one.")
+
+
+class ErrorBody(_Public):
+    error: ErrorDetail
+
+
+class HealthPublic(_Public):
+    status: Literal["ok"] = "ok"
+    database: Literal["ok", "unavailable"] = Field(description="Whether PostgreSQL answers.")
+
+
+class FactorPublic(_Public):
+    name: str = Field(description="Name to use in a StrategySpec.")
+    category: str
+    formula: str
+    lookback: int = Field(description="Trading days of history the factor needs.")
+    inputs: list[str] = Field(description="Market-data columns the factor reads.")
+
+
+class DatasetPublic(_Public):
+    version: str = Field(description="Data version (changes whenever the market data does).")
+    current: bool = Field(description="New runs use the current version.")
+    shape: list[int] = Field(description="[n_factors, n_days, n_stocks] of the panel.")
+    nbytes: int
+    age_s: float = Field(description="Seconds since the panel was built.")
+    timings: dict[str, float] = Field(description="Seconds per build step.")
+
+
+class DatasetsPublic(_Public):
+    datasets: list[DatasetPublic]
+
+
+class RefreshPublic(_Public):
+    current: str | None = Field(description="Version serving now.")
+    latest: str = Field(description="Version of the data in the database.")
+    building: list[str] = Field(description="Versions being built in the background.")
+
+
+class Timings(_Public):
+    queued_s: float | None = Field(description="Submit until the (last) claim.")
+    run_s: float | None = Field(description="Claim until the end.")
+    total_s: float | None = Field(description="Submit until the end.")
+
+
+class BacktestAccepted(_Public):
+    id: UUID
+    status: RunStatus
+    data_version: str = Field(description="The data version the run was validated for.")
+    location: str = Field(description="Where to GET the run.")
+
+
+class BacktestSummary(_Public):
+    id: UUID
+    status: RunStatus
+    created_at: datetime
+    finished_at: datetime | None
+    data_version: str = Field(description="Version of the data the run uses (or used).")
+    engine_version: str | None = Field(description="Engine version that produced the result.")
+    error: str | None = Field(description="Why the run failed (or was retried).")
+    statistics: Statistics | None
+
+
+class BacktestPublic(BacktestSummary):
+    spec: StrategySpec
+    sweep_id: UUID | None = Field(description="The sweep this run is a variant of, if any.")
+    variant: int | None
+    attempts: int = Field(description="Times the run was claimed by the dispatcher.")
+    started_at: datetime | None
+    timings: Timings
+    result: BacktestResult | None = Field(
+        description="Equity curve, rebalances and statistics (single runs, once done)."
+    )
+
+
+class BacktestPage(_Public):
+    items: list[BacktestSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class SweepAccepted(_Public):
+    id: UUID
+    n_variants: int
+    data_version: str
+    location: str
+
+
+class VariantPublic(_Public):
+    variant: int = Field(description="Index in grid order (last grid field varies fastest).")
+    run_id: UUID
+    status: RunStatus
+    overrides: dict[str, Any] = Field(description="The grid values of this variant.")
+    statistics: Statistics | None
+    error: str | None
+
+
+class SweepPublic(_Public):
+    id: UUID
+    status: SweepStatus
+    created_at: datetime
+    finished_at: datetime | None
+    data_version: str
+    rank_by: str
+    n_total: int
+    n_done: int = Field(description="Variants that ended (done, failed or cancelled).")
+    n_failed: int
+    n_running: int
+    variants: list[VariantPublic] = Field(
+        description="The best `top` variants so far by `rank_by`, best first."
+    )
+
+
+def timings_of(row: dict[str, Any]) -> Timings:
+    created, started, finished = row["created_at"], row["started_at"], row["finished_at"]
+
+    def seconds(a: datetime | None, b: datetime | None) -> float | None:
+        return None if a is None or b is None else round((b - a).total_seconds(), 3)
+
+    return Timings(
+        queued_s=seconds(created, started),
+        run_s=seconds(started, finished),
+        total_s=seconds(created, finished),
+    )
+
+
+def backtest_summary(row: dict[str, Any]) -> BacktestSummary:
+    return BacktestSummary.model_validate({k: row[k] for k in BacktestSummary.model_fields})
+
+
+def backtest_public(row: dict[str, Any]) -> BacktestPublic:
+    fields = {k: row[k] for k in BacktestPublic.model_fields if k != "timings"}
+    return BacktestPublic.model_validate({**fields, "timings": timings_of(row)})

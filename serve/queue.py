@@ -1,0 +1,182 @@
+"""SQL of the dispatcher: claim queued runs, renew leases, write outcomes, reap lost runs.
+
+A claim is (run id, attempt number); every later write names both, so an outcome from an
+attempt that lost its lease (and was re-queued or claimed again) changes nothing, and neither
+does one for a run cancelled meanwhile (`WHERE status = 'running'`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from serve.database import notify_done
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    attempt: int
+    spec: dict[str, Any]
+    data_version: str
+    keep_result: bool  # single runs keep the whole BacktestResult; sweep variants statistics
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    attempt: int
+    status: str  # 'done' | 'failed'
+    statistics: str | None = None  # JSON text
+    result: str | None = None  # JSON text
+    error: str | None = None
+    engine_version: str | None = None
+    data_version: str | None = None  # the registry version of the panel it ran on
+
+
+async def claim(conn: psycopg.AsyncConnection, *, limit: int, lease_s: float) -> list[Claim]:
+    """Take up to `limit` queued runs (single runs first, then oldest), set them running."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "WITH picked AS ("
+            " SELECT id FROM runs WHERE status = 'queued'"
+            " ORDER BY (sweep_id IS NOT NULL), created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " UPDATE runs r SET status = 'running', attempts = r.attempts + 1,"
+            " lease_until = now() + make_interval(secs => %s), started_at = now()"
+            " FROM picked WHERE r.id = picked.id"
+            " RETURNING r.id::text, r.attempts, r.spec, r.data_version,"
+            " r.sweep_id IS NULL AS keep_result",
+            (limit, lease_s),
+        )
+        rows = await cur.fetchall()
+    return [
+        Claim(
+            id=row["id"],
+            attempt=row["attempts"],
+            spec=row["spec"],
+            data_version=row["data_version"],
+            keep_result=row["keep_result"],
+        )
+        for row in rows
+    ]
+
+
+async def renew(
+    conn: psycopg.AsyncConnection, claims: Sequence[Claim], *, lease_s: float
+) -> set[str]:
+    """Extend the leases of claims still running; answer their ids (the rest were cancelled
+    or lost their lease)."""
+    if not claims:
+        return set()
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs r SET lease_until = now() + make_interval(secs => %s)"
+            " FROM unnest(%s::uuid[], %s::int[]) AS c(id, attempt)"
+            " WHERE r.id = c.id AND r.attempts = c.attempt AND r.status = 'running'"
+            " RETURNING r.id::text",
+            (lease_s, [c.id for c in claims], [c.attempt for c in claims]),
+        )
+        return {row["id"] for row in await cur.fetchall()}
+
+
+async def finish(
+    conn: psycopg.AsyncConnection, outcomes: Sequence[Outcome]
+) -> list[dict[str, Any]]:
+    """Write outcomes of runs still running under the same attempt; answer the rows written
+    (id, status, run seconds) and notify waiters."""
+    if not outcomes:
+        return []
+    columns = {
+        name: [getattr(o, name) for o in outcomes]
+        for name in (
+            "id", "attempt", "status", "statistics", "result", "error",
+            "engine_version", "data_version",
+        )
+    }
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs r SET status = o.status, statistics = o.statistics::jsonb,"
+            " result = o.result::jsonb, error = o.error, engine_version = o.engine_version,"
+            " data_version = coalesce(o.data_version, r.data_version),"
+            " finished_at = now(), lease_until = NULL"
+            " FROM unnest(%(id)s::uuid[], %(attempt)s::int[], %(status)s::text[],"
+            " %(statistics)s::text[], %(result)s::text[], %(error)s::text[],"
+            " %(engine_version)s::text[], %(data_version)s::text[])"
+            " AS o(id, attempt, status, statistics, result, error, engine_version, data_version)"
+            " WHERE r.id = o.id AND r.attempts = o.attempt AND r.status = 'running'"
+            " RETURNING r.id::text, r.status,"
+            " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",
+            columns,
+        )
+        written = await cur.fetchall()
+        await notify_done(conn, [row["id"] for row in written])
+    return written
+
+
+async def release(
+    conn: psycopg.AsyncConnection,
+    claims: Sequence[Claim],
+    *,
+    reason: str,
+    max_attempts: int,
+    count_attempt: bool = True,
+) -> list[dict[str, Any]]:
+    """Give claims back to the queue after a failure that is not the run's own (a crashed
+    worker, a lost panel); a run out of attempts fails with `reason`. With
+    `count_attempt=False` (the registry could not answer) the attempt does not count."""
+    if not claims:
+        return []
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs r SET attempts = r.attempts - %(uncount)s,"
+            " status = CASE WHEN r.attempts - %(uncount)s >= %(max)s"
+            "   THEN 'failed' ELSE 'queued' END,"
+            " finished_at = CASE WHEN r.attempts - %(uncount)s >= %(max)s THEN now() END,"
+            " error = CASE WHEN r.attempts - %(uncount)s >= %(max)s"
+            "   THEN 'gave up after ' || r.attempts || ' attempts: ' || %(reason)s"
+            "   ELSE 'attempt ' || r.attempts || ' failed, re-queued: ' || %(reason)s END,"
+            " lease_until = NULL, started_at = NULL"
+            " FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS c(id, attempt)"
+            " WHERE r.id = c.id AND r.attempts = c.attempt AND r.status = 'running'"
+            " RETURNING r.id::text, r.status",
+            {
+                "uncount": 0 if count_attempt else 1,
+                "max": max_attempts,
+                "reason": reason,
+                "ids": [c.id for c in claims],
+                "attempts": [c.attempt for c in claims],
+            },
+        )
+        rows = await cur.fetchall()
+        await notify_done(conn, [row["id"] for row in rows if row["status"] == "failed"])
+    return rows
+
+
+async def reap(conn: psycopg.AsyncConnection, *, max_attempts: int) -> list[dict[str, Any]]:
+    """Runs whose lease expired (their worker, dispatcher or cluster died): back to queued,
+    or failed once they used `max_attempts` claims."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs SET"
+            " status = CASE WHEN attempts >= %(max)s THEN 'failed' ELSE 'queued' END,"
+            " finished_at = CASE WHEN attempts >= %(max)s THEN now() END,"
+            " error = CASE WHEN attempts >= %(max)s"
+            "   THEN 'gave up after ' || attempts || ' attempts: the lease expired each time"
+            " (worker, dispatcher or cluster lost)'"
+            "   ELSE 'the lease of attempt ' || attempts || ' expired; re-queued' END,"
+            " lease_until = NULL, started_at = NULL"
+            " WHERE status = 'running' AND lease_until < now()"
+            " RETURNING id::text, status",
+            {"max": max_attempts},
+        )
+        rows = await cur.fetchall()
+        await notify_done(conn, [row["id"] for row in rows if row["status"] == "failed"])
+    return rows
+
+
+async def queue_depth(conn: psycopg.AsyncConnection) -> int:
+    cur = await conn.execute("SELECT count(*) AS n FROM runs WHERE status = 'queued'")
+    return int((await cur.fetchone())["n"])  # type: ignore[index]

@@ -1,0 +1,49 @@
+"""/v1/sweeps: a grid of variants of one strategy, run through the same durable queue."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from backtest.sweep import SweepSpec
+from serve.deps import CurrentOwner, IdempotencyKey, ServiceDep
+from serve.handlers import error_responses
+from serve.models import SweepAccepted, SweepPublic
+
+router = APIRouter(tags=["sweeps"], responses=error_responses(401, 503))
+
+
+@router.post(
+    "/sweeps",
+    status_code=202,
+    response_model=SweepAccepted,
+    responses=error_responses(400, 409, 413, 422, 429),
+)
+async def submit_sweep(
+    sweep: SweepSpec,
+    request: Request,
+    owner: CurrentOwner,
+    service: ServiceDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Queue every variant of the grid (committed before the answer); 202 with the id."""
+    row, replayed = await service.submit_sweep(owner, sweep, idempotency_key=idempotency_key)
+    location = str(request.url_for("get_sweep", sweep_id=str(row["id"])).path)
+    accepted = SweepAccepted(
+        id=row["id"],
+        n_variants=row["n_variants"],
+        data_version=row["data_version"],
+        location=location,
+    )
+    headers = {"Location": location}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+@router.get("/sweeps/{sweep_id}", response_model=SweepPublic, responses=error_responses(404))
+async def get_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) -> SweepPublic:
+    """Progress (n_done of n_total) and the best variants so far, ranked by `rank_by`."""
+    return SweepPublic.model_validate(await service.get_sweep(owner, sweep_id))

@@ -1,0 +1,257 @@
+"""SQL of the HTTP side: submit, read, list and cancel runs; submit and read sweeps.
+
+Every statement is parameterised and scoped to the owner: a run or sweep of someone else reads
+as "not found". The dispatcher's SQL (claims, leases, results) lives in `serve.queue`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from serve.database import RUNS_CHANNEL
+from serve.errors import (
+    ConflictError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+)
+
+SUMMARY_COLUMNS = (
+    "id, status, created_at, finished_at, data_version, engine_version, error, statistics"
+)
+RUN_COLUMNS = SUMMARY_COLUMNS + ", spec, sweep_id, variant, attempts, started_at"
+OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one submit at a time
+RETRY_AFTER_S = 5
+
+
+async def _lock_owner(conn: psycopg.AsyncConnection, owner: str) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK_SPACE, owner)
+    )
+
+
+async def _replayed(
+    conn: psycopg.AsyncConnection, *, table: str, columns: str, owner: str, key: str, spec: Any
+) -> dict[str, Any] | None:
+    """The row an Idempotency-Key already created (same body), else None."""
+    cur = await conn.execute(
+        f"SELECT {columns}, spec = %s AS same_body FROM {table}"  # fixed names, not input
+        " WHERE owner = %s AND idempotency_key = %s",
+        (Jsonb(spec), owner, key),
+    )
+    row = await cur.fetchone()
+    if row is not None and not row.pop("same_body"):
+        raise IdempotencyConflictError(key)
+    return row
+
+
+async def insert_run(
+    conn: psycopg.AsyncConnection,
+    *,
+    owner: str,
+    spec: dict[str, Any],
+    data_version: str,
+    idempotency_key: str | None,
+    limit: int,
+) -> tuple[dict[str, Any], bool]:
+    """Queue a run, committed before this returns; (row, replayed). A reused Idempotency-Key
+    answers the run it created; more than `limit` unfinished runs raise QuotaExceededError."""
+    async with conn.transaction():
+        await _lock_owner(conn, owner)
+        if idempotency_key is not None:
+            row = await _replayed(
+                conn, table="runs", columns="id, status, data_version", owner=owner,
+                key=idempotency_key, spec=spec,
+            )
+            if row is not None:
+                return row, True
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM runs WHERE owner = %s AND sweep_id IS NULL"
+            " AND status IN ('queued', 'running')",
+            (owner,),
+        )
+        active = (await cur.fetchone())["n"]  # type: ignore[index]
+        if active >= limit:
+            raise QuotaExceededError(
+                f"{owner} has {active} runs queued or running, the limit is {limit}; "
+                "retry when some have finished",
+                retry_after_s=RETRY_AFTER_S,
+            )
+        cur = await conn.execute(
+            "INSERT INTO runs (id, owner, spec, data_version, idempotency_key)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id, status, data_version",
+            (uuid.uuid4(), owner, Jsonb(spec), data_version, idempotency_key),
+        )
+        row = await cur.fetchone()
+        await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
+    return row, False  # type: ignore[return-value]
+
+
+async def get_run(
+    conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID, with_result: bool = True
+) -> dict[str, Any]:
+    columns = RUN_COLUMNS + (", result" if with_result else ", NULL AS result")
+    cur = await conn.execute(
+        f"SELECT {columns} FROM runs WHERE id = %s AND owner = %s", (run_id, owner)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("backtest", str(run_id))
+    return row
+
+
+async def run_status(conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID) -> str:
+    cur = await conn.execute(
+        "SELECT status FROM runs WHERE id = %s AND owner = %s", (run_id, owner)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("backtest", str(run_id))
+    return str(row["status"])
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    text = f"{row['created_at'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, ident = text.split("|")
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInputError(
+            f'Got "{cursor[:60]}" for cursor: not a cursor this API gave out', field="cursor"
+        ) from None
+
+
+async def list_runs(
+    conn: psycopg.AsyncConnection,
+    *,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The owner's single runs, newest first, one keyset page; (rows, next cursor)."""
+    where, params = ["owner = %s", "sweep_id IS NULL"], [owner]
+    if cursor is not None:
+        created, ident = decode_cursor(cursor)
+        where.append("(created_at, id) < (%s, %s)")
+        params += [created, ident]  # type: ignore[list-item]
+    if status is not None:
+        where.append("status = %s")
+        params.append(status)
+    cur = await conn.execute(
+        f"SELECT {SUMMARY_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
+        " ORDER BY created_at DESC, id DESC LIMIT %s",
+        (*params, limit + 1),
+    )
+    rows = await cur.fetchall()
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def cancel_run(
+    conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID
+) -> None:
+    """Cancel a queued or running run; the dispatcher writes nothing to it afterwards."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,"
+            " error = 'cancelled by its owner'"
+            " WHERE id = %s AND owner = %s AND status IN ('queued', 'running') RETURNING id",
+            (run_id, owner),
+        )
+        if await cur.fetchone() is None:
+            status = await run_status(conn, owner=owner, run_id=run_id)
+            raise ConflictError(
+                f'Backtest "{run_id}" is {status}: only queued or running runs can be cancelled',
+                field="id",
+            )
+
+
+async def insert_sweep(
+    conn: psycopg.AsyncConnection,
+    *,
+    owner: str,
+    sweep: dict[str, Any],
+    variants: list[dict[str, Any]],
+    data_version: str,
+    idempotency_key: str | None,
+    limit: int,
+) -> tuple[dict[str, Any], bool]:
+    """Queue a sweep (one runs row per variant), committed before this returns."""
+    async with conn.transaction():
+        await _lock_owner(conn, owner)
+        if idempotency_key is not None:
+            row = await _replayed(
+                conn, table="sweeps", columns="id, n_variants, data_version", owner=owner,
+                key=idempotency_key, spec=sweep,
+            )
+            if row is not None:
+                return row, True
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM sweeps s WHERE s.owner = %s AND EXISTS ("
+            " SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND r.status IN ('queued', 'running'))",
+            (owner,),
+        )
+        active = (await cur.fetchone())["n"]  # type: ignore[index]
+        if active >= limit:
+            raise QuotaExceededError(
+                f"{owner} has {active} unfinished sweeps, the limit is {limit}; "
+                "retry when one has finished",
+                retry_after_s=RETRY_AFTER_S * 6,
+            )
+        sweep_id = uuid.uuid4()
+        cur = await conn.execute(
+            "INSERT INTO sweeps (id, owner, spec, n_variants, idempotency_key, data_version)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, n_variants, data_version",
+            (sweep_id, owner, Jsonb(sweep), len(variants), idempotency_key, data_version),
+        )
+        row = await cur.fetchone()
+        async with conn.cursor().copy(
+            "COPY runs (id, owner, sweep_id, variant, spec, data_version) FROM STDIN"
+        ) as copy:
+            for number, spec in enumerate(variants):
+                await copy.write_row(
+                    (uuid.uuid4(), owner, sweep_id, number, Jsonb(spec), data_version)
+                )
+        await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
+    return row, False  # type: ignore[return-value]
+
+
+async def get_sweep(
+    conn: psycopg.AsyncConnection, *, owner: str, sweep_id: uuid.UUID
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The sweep row with status counts, and its ended variants (variant, run id, statistics)."""
+    cur = await conn.execute(
+        "SELECT s.id, s.spec, s.n_variants, s.data_version, s.created_at,"
+        " count(*) FILTER (WHERE r.status = 'queued') AS n_queued,"
+        " count(*) FILTER (WHERE r.status = 'running') AS n_running,"
+        " count(*) FILTER (WHERE r.status = 'done') AS n_ok,"
+        " count(*) FILTER (WHERE r.status = 'failed') AS n_failed,"
+        " count(*) FILTER (WHERE r.status = 'cancelled') AS n_cancelled,"
+        " max(r.finished_at) AS last_finished_at"
+        " FROM sweeps s JOIN runs r ON r.sweep_id = s.id"
+        " WHERE s.id = %s AND s.owner = %s GROUP BY s.id",
+        (sweep_id, owner),
+    )
+    sweep = await cur.fetchone()
+    if sweep is None:
+        raise NotFoundError("sweep", str(sweep_id))
+    cur = await conn.execute(
+        "SELECT variant, id AS run_id, status, statistics, error FROM runs"
+        " WHERE sweep_id = %s AND status IN ('done', 'failed', 'cancelled') ORDER BY variant",
+        (sweep_id,),
+    )
+    return sweep, await cur.fetchall()

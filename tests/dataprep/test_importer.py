@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import polars as pl
 import psycopg
 import pytest
 from polars.testing import assert_frame_equal
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataprep.demo import generate_market
 from dataprep.importer import ImportValidationError, import_files
+from dataprep.schema import migrate
 from dataprep.warehouse import TABLES, MarketData, WarehouseError, is_empty, table_counts
 
 ROW = 7  # the 0-based data row a bad case breaks: CSV line 9, Parquet row 8
@@ -21,6 +24,19 @@ ROW = 7  # the 0-based data row a bad case breaks: CSV line 9, Parquet row 8
 @pytest.fixture(scope="module")
 def market() -> MarketData:
     return generate_market(n_stocks=12, start=date(2023, 1, 1), end=date(2023, 6, 30), seed=3)
+
+
+@pytest.fixture(scope="module")
+def untouched_url(server_url: str) -> Iterator[str]:
+    """One migrated database shared by the bad-input tests: none of them may write to it."""
+    name = f"qbt_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(**{**conninfo_to_dict(server_url), "dbname": name})
+    migrate(url)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def write_files(
@@ -63,6 +79,11 @@ def read_tables(database_url: str) -> dict[str, pl.DataFrame]:
             rows = conn.execute(f"SELECT {', '.join(schema)} FROM {table}").fetchall()
             frames[field] = pl.DataFrame(rows, schema=schema, orient="row")
     return frames
+
+
+def counts_in(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return table_counts(conn)
 
 
 def assert_same(stored: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
@@ -181,6 +202,9 @@ BAD_CELLS = {
     ),
     "delisted before listed": ("stocks", _early_delisting, "delisted_on", "before listed_on"),
     "unknown stock": ("prices", _set("prices", "code", "999999"), "code", "unknown stock"),
+    "unknown company": (
+        "financials", _set("financials", "code", "999999"), "code", "unknown stock"
+    ),
 }
 DUPLICATES = {
     "stocks": _copy_key("stocks", "code"),
@@ -198,17 +222,18 @@ def _import_broken(
     paths = write_files(folder, frames, suffix)
     with pytest.raises(ImportValidationError) as caught:
         import_files(database_url, **paths)
-    assert is_empty(psycopg.connect(database_url, autocommit=True))
+    with psycopg.connect(database_url) as conn:
+        assert is_empty(conn)
     return caught.value
 
 
 @pytest.mark.parametrize("case", list(BAD_CELLS))
 def test_a_bad_csv_cell_names_file_line_and_column(
-    database_url: str, market: MarketData, tmp_path: Path, case: str
+    untouched_url: str, market: MarketData, tmp_path: Path, case: str
 ) -> None:
     kind, mutate, column, problem = BAD_CELLS[case]
 
-    error = _import_broken(database_url, market, tmp_path, mutate, ".csv")
+    error = _import_broken(untouched_url, market, tmp_path, mutate, ".csv")
 
     assert str(error).startswith(f"{tmp_path / kind}.csv, line {ROW + 2}, column '{column}': ")
     assert problem in str(error)
@@ -217,11 +242,11 @@ def test_a_bad_csv_cell_names_file_line_and_column(
 
 @pytest.mark.parametrize("case", ["text in close", "negative volume", "unknown market"])
 def test_a_bad_parquet_cell_names_file_row_and_column(
-    database_url: str, market: MarketData, tmp_path: Path, case: str
+    untouched_url: str, market: MarketData, tmp_path: Path, case: str
 ) -> None:
     kind, mutate, column, problem = BAD_CELLS[case]
 
-    error = _import_broken(database_url, market, tmp_path, mutate, ".parquet")
+    error = _import_broken(untouched_url, market, tmp_path, mutate, ".parquet")
 
     assert str(error).startswith(f"{tmp_path / kind}.parquet, row {ROW + 1}, column '{column}'")
     assert problem in str(error)
@@ -229,48 +254,67 @@ def test_a_bad_parquet_cell_names_file_row_and_column(
 
 @pytest.mark.parametrize("kind", list(DUPLICATES))
 def test_a_duplicate_key_in_a_file_names_both_lines(
-    database_url: str, market: MarketData, tmp_path: Path, kind: str
+    untouched_url: str, market: MarketData, tmp_path: Path, kind: str
 ) -> None:
-    error = _import_broken(database_url, market, tmp_path, DUPLICATES[kind], ".csv")
+    error = _import_broken(untouched_url, market, tmp_path, DUPLICATES[kind], ".csv")
 
     assert f"{kind}.csv, line {ROW + 3}, column " in str(error)
     assert f"duplicate key, first on line {ROW + 2}" in str(error)
 
 
-def test_a_missing_column_is_named(database_url: str, market: MarketData, tmp_path: Path) -> None:
+def test_a_missing_column_is_named(untouched_url: str, market: MarketData, tmp_path: Path) -> None:
     def drop_close(frames: dict[str, pl.DataFrame]) -> None:
         frames["prices"] = frames["prices"].drop("close")
 
-    error = _import_broken(database_url, market, tmp_path, drop_close, ".csv")
+    error = _import_broken(untouched_url, market, tmp_path, drop_close, ".csv")
 
     assert str(error).startswith(f"{tmp_path / 'prices.csv'}, column 'close': missing column")
 
 
-def test_an_extra_column_is_named(database_url: str, market: MarketData, tmp_path: Path) -> None:
+def test_an_extra_column_is_named(untouched_url: str, market: MarketData, tmp_path: Path) -> None:
     def add_note(frames: dict[str, pl.DataFrame]) -> None:
         frames["stocks"] = frames["stocks"].with_columns(note=pl.lit("x"))
 
-    error = _import_broken(database_url, market, tmp_path, add_note, ".parquet")
+    error = _import_broken(untouched_url, market, tmp_path, add_note, ".parquet")
 
     assert "stocks.parquet, column 'note': unexpected column(s) note" in str(error)
 
 
+def test_codes_stored_as_numbers_are_refused(
+    untouched_url: str, market: MarketData, tmp_path: Path
+) -> None:
+    def numeric_codes(frames: dict[str, pl.DataFrame]) -> None:
+        frames["stocks"] = frames["stocks"].with_columns(pl.col("code").cast(pl.Int64))
+
+    error = _import_broken(untouched_url, market, tmp_path, numeric_codes, ".parquet")
+
+    assert "stocks.parquet, column 'code': expected text, the file stores Int64" in str(error)
+
+
+def test_an_empty_file_is_refused(untouched_url: str, market: MarketData, tmp_path: Path) -> None:
+    paths = write_files(tmp_path, frames_of(market))
+    paths["stocks"].write_text("")
+
+    with pytest.raises(ImportValidationError, match=r"stocks\.csv: cannot read the stocks file"):
+        import_files(untouched_url, **paths)
+
+
 def test_an_unsupported_file_type_is_refused(
-    database_url: str, market: MarketData, tmp_path: Path
+    untouched_url: str, market: MarketData, tmp_path: Path
 ) -> None:
     paths = write_files(tmp_path, frames_of(market))
     sheet = tmp_path / "prices.xlsx"
     sheet.write_bytes(b"not a csv")
 
     with pytest.raises(ImportValidationError, match=r"prices\.xlsx: unsupported file type"):
-        import_files(database_url, stocks=paths["stocks"], prices=sheet)
+        import_files(untouched_url, stocks=paths["stocks"], prices=sheet)
 
 
 def test_keys_already_in_the_database_are_duplicates(
     database_url: str, market: MarketData, tmp_path: Path
 ) -> None:
     import_files(database_url, **write_files(tmp_path, frames_of(market)))
-    before = table_counts(psycopg.connect(database_url, autocommit=True))
+    before = counts_in(database_url)
     (tmp_path / "again").mkdir()
     no_stocks = market.stocks.head(0)
     cases = {
@@ -293,7 +337,7 @@ def test_keys_already_in_the_database_are_duplicates(
         messages[kind] = str(caught.value)
         assert f"{kind}.csv, line {line}, column '{column}'" in messages[kind]
         assert "already holds it" in messages[kind]
-        assert table_counts(psycopg.connect(database_url, autocommit=True)) == before
+        assert counts_in(database_url) == before
     row = market.prices.row(ROW, named=True)
     assert f"(code='{row['code']}', date={row['date']})" in messages["prices"]
     assert f"(code='{market.stocks['code'][3]}')" in messages["stocks"]

@@ -103,21 +103,27 @@ def test_replace_truncates_and_reloads_in_one_transaction(
         assert set(read_back(conn).stocks["code"]) == set(small.stocks["code"])
 
 
-def test_a_failed_write_leaves_the_tables_as_they_were(
-    database_url: str, small: MarketData
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_a_failed_write_leaves_the_tables_and_constraints_as_they_were(
+    database_url: str, small: MarketData, autocommit: bool
 ) -> None:
     load_demo(database_url, **SMALL, seed=3)
     clash = MarketData(
         stocks=small.stocks.head(0),
-        prices=small.prices.head(0),
+        prices=small.prices.head(5).with_columns(date=pl.lit(date(2030, 1, 2))),  # new keys
         financials=small.financials.head(0),
-        indexes=small.indexes.head(3),  # keys the table already holds
+        indexes=small.indexes.head(3),  # keys the table already holds: fails after the prices
     )
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, autocommit=autocommit) as conn:
         with pytest.raises(psycopg.errors.UniqueViolation):
-            with conn.transaction():
-                write_market(conn, clash)
+            write_market(conn, clash)
+        conn.rollback()
         assert table_counts(conn) == small.counts()
+        foreign_keys = conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+            " AND confrelid = 'stocks'::regclass"
+        ).fetchone()
+        assert foreign_keys == (2,)
 
 
 def test_write_market_counts_and_empty_frames(database_url: str, small: MarketData) -> None:

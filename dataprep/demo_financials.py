@@ -51,7 +51,7 @@ _KEYS = ("code", "period_end", "fiscal_quarter", "disclosed_on")
 
 def quarter_ends(first: date, last: date) -> list[date]:
     """Calendar quarter ends in [first, last]."""
-    ends = []
+    ends: list[date] = []
     year, quarter = first.year, (first.month - 1) // 3 + 1
     while True:
         month = 3 * quarter

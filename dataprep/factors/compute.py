@@ -8,7 +8,8 @@ Steps:
    value are 0 on filled days; `returns`, `market_return` (the stock's index) and `day`.
 3. `statement_table` + `attach_statements`: TTM sums, year-earlier values, and a point-in-
    time `join_asof` (backward) on the first trading day strictly after disclosure.
-4. `evaluate`: the factor expressions, a batch at a time (lazy, `.over("code")`), each
+4. `evaluate`: the factor expressions, a batch at a time (lazy; per-stock windows as
+   `ops.py` explains: the rolling window masked where it would cross stocks), each
    masked to the days the stock is listed and to finite values, cast to float32 straight
    into the preallocated [factor, day, stock] array; the lookback days are dropped there.
 No loop over stocks or days: the grid is a reshape of the long, sorted frame.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from dataprep.factors.ops import BY, col, full_window, mean, total
+from dataprep.factors.ops import col, full_window, mean, total
 from dataprep.factors.registry import FactorSpec
 
 
 def _amihud(days: int) -> pl.Expr:
     impact = pl.when(col("trading_value") > 0).then(col("returns").abs() / col("trading_value"))
-    per_day = impact.rolling_mean(days, min_samples=1).over(BY)
+    per_day = impact.rolling_mean(days, min_samples=1)  # the days with a trade
     return pl.when(full_window(days + 1)).then(per_day * 1e9)
 
 

@@ -2,7 +2,7 @@
 
 A factor is data: `FactorSpec(name, category, formula, lookback, inputs, expr)`. `expr()`
 returns a polars expression over the dense long frame that `compute.py` builds (one row per
-stock x trading day, sorted by code then date; per-stock windows use `.over("code")`).
+stock x trading day, sorted by code then day; per-stock windows: see `ops.py`).
 `lookback` is the number of trading days the factor reads, today included (a 1-day
 factor has 1), so a panel needs `max(lookback) - 1` extra days before its first day.
 """

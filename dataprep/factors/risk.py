@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dataprep.factors.ops import ANNUALISE, BY, col, max_drawdown, mean, std
+from dataprep.factors.ops import ANNUALISE, col, covariance, max_drawdown, mean, std
 from dataprep.factors.registry import FactorSpec
 
 
@@ -20,9 +20,8 @@ def _volatility(days: int) -> FactorSpec:
 
 
 def _beta(days: int) -> pl.Expr:
-    covariance = pl.rolling_cov("returns", "market_return", window_size=days, min_samples=days)
-    variance = col("market_return").rolling_var(days, min_samples=days)
-    return pl.when(variance.over(BY) > 0).then(covariance.over(BY) / variance.over(BY))
+    variance = std(col("market_return"), days) ** 2
+    return pl.when(variance > 0).then(covariance("returns", "market_return", days) / variance)
 
 
 SPECS: tuple[FactorSpec, ...] = (

@@ -377,3 +377,14 @@ def test_catalog_tables() -> None:
 
 def test_expressions_are_polars_expressions() -> None:
     assert all(isinstance(spec.expr(), pl.Expr) for spec in CATALOG)
+
+
+def test_no_factor_before_its_lookback(database_url: str, market: dict[str, Stock]) -> None:
+    """Windows never reach into another stock or before a listing: a factor is NaN on the
+    first `lookback - 1` days of each stock's history (all the data, no lookback loaded)."""
+    full = dataprep.build_panel(database_url=database_url)
+    for spec in CATALOG:
+        values = full.factor(spec.name)
+        for column, code in enumerate(full.codes):
+            first = market[str(code)].first
+            assert np.isnan(values[: first + spec.lookback - 1, column]).all(), (spec.name, code)

@@ -72,7 +72,8 @@ def test_submit_with_wait_answers_the_whole_result(api: Deployed):
     assert run["data_version"] == version
     assert run["engine_version"] == run["result"]["engine_version"]
     assert run["attempts"] == 1
-    assert len(run["result"]["equity"]) == len(run["result"]["dates"]) == run["statistics"]["n_days"]
+    result = run["result"]
+    assert len(result["equity"]) == len(result["dates"]) == run["statistics"]["n_days"]
     assert run["result"]["spec"]["top_n"] == SPEC["top_n"]
     assert run["timings"]["total_s"] >= run["timings"]["run_s"] >= 0
 
@@ -101,7 +102,9 @@ def test_same_spec_and_data_version_give_the_same_equity_curve(api: Deployed):
 
 def test_listing_pages_through_the_callers_runs_only(api: Deployed):
     with api.client("alice") as client:
-        ids = [client.post("/v1/backtests", json={**SPEC, "top_n": n}).json()["id"] for n in (3, 4, 5)]
+        ids = [
+            client.post("/v1/backtests", json={**SPEC, "top_n": n}).json()["id"] for n in (3, 4, 5)
+        ]
         seen, cursor = [], None
         while True:
             params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
@@ -124,7 +127,8 @@ def test_keys_are_checked_and_owners_see_only_their_own(api: Deployed):
         run_id = client.post("/v1/backtests", json=SPEC).json()["id"]
     with api.client(None) as client:
         missing = client.get("/v1/factors")
-        wrong = client.get("/v1/factors", headers={"Authorization": "Bearer qbt_0123456789ab_x" + "y" * 40})
+        unknown_key = "qbt_0123456789ab_" + "y" * 43
+        wrong = client.get("/v1/factors", headers={"Authorization": f"Bearer {unknown_key}"})
         malformed = client.get("/v1/factors", headers={"Authorization": "Bearer hello"})
     for response in (missing, wrong, malformed):
         assert response.status_code == 401
@@ -185,15 +189,16 @@ def test_sweep_runs_every_variant_and_ranks_them(api: Deployed):
 
 def test_cancelled_runs_never_get_a_result(api: Deployed):
     with api.client("bob") as client:
+        daily = {**SPEC, "rebalance": "daily"}
         ids = [
-            client.post("/v1/backtests", json={**SPEC, "top_n": n, "rebalance": "daily"}).json()["id"]
+            client.post("/v1/backtests", json={**daily, "top_n": n}).json()["id"]
             for n in range(5, 25)
         ]
         cancels = {ident: client.delete(f"/v1/backtests/{ident}") for ident in reversed(ids)}
         ended = wait_all_ended(client, ids)
     cancelled = [i for i, r in cancels.items() if r.status_code == 200]
     assert cancelled, "every run ended before its DELETE"
-    for ident, response in cancels.items():
+    for response in cancels.values():
         assert response.status_code in (200, 409)
         if response.status_code == 409:
             assert response.json()["error"]["code"] == "conflict"

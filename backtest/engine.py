@@ -23,32 +23,37 @@ import numpy as np
 from backtest.costs import market_columns, sell_tax_rates, trade_rate
 from backtest.result import BacktestResult, equity_returns, nan_free, rebalance_record
 from backtest.schedule import rebalance_mask
-from backtest.selection import plan_selections
+from backtest.selection import Selection, plan_selections
 from backtest.simulation import Ledger, Market, Rules, simulate
 from backtest.spec import StrategySpec
 from backtest.statistics import compute_statistics
 from backtest.validation import validate_against
 from backtest.version import ENGINE_VERSION
-from backtest.window import RunWindow, delisting_rows, price_relatives
+from backtest.window import RunWindow, delistings_by_day, price_relatives
 from dataprep.panel import FactorPanel
 
 
-def _market(panel: FactorPanel, spec: StrategySpec, window: RunWindow) -> tuple[Market, np.ndarray]:
-    last_day = delisting_rows(panel.close, window)
-    delisting = np.flatnonzero(last_day >= 0)
-    delistings = {
-        int(row - window.first): delisting[last_day[delisting] == row]
-        for row in np.unique(last_day[delisting])
-    }
-    market = Market(
-        close=panel.close[window.rows],
-        relatives=price_relatives(panel.close, window),
-        tradable=panel.tradable[window.rows],
-        delistings=delistings,
+def _candidates(selections: list[Selection]) -> np.ndarray:
+    """Panel columns of every stock the plan ever selects: the only ones a run can hold."""
+    if not selections:
+        return np.zeros(0, dtype=np.intp)
+    return np.unique(np.concatenate([selection.stocks for selection in selections]))
+
+
+def _market(
+    panel: FactorPanel, spec: StrategySpec, *, window: RunWindow, columns: np.ndarray
+) -> Market:
+    """The window's market data for `columns` only (the simulation's column space)."""
+    close = np.take(panel.close[window.first - 1 : window.last + 1], columns, axis=1)
+    since_signal = RunWindow(first=1, last=window.n_days)  # rows of `close`
+    return Market(
+        close=close[1:],
+        relatives=price_relatives(close, since_signal),
+        tradable=np.take(panel.tradable[window.rows], columns, axis=1),
+        delistings=delistings_by_day(panel.close, window, columns=columns),
         tax_rates=sell_tax_rates(spec.costs.sell_tax, dates=panel.dates[window.rows]),
-        tax_columns=market_columns(panel.market),
+        tax_columns=market_columns(panel.market[columns]),
     )
-    return market, last_day
 
 
 def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, window: RunWindow) -> np.ndarray:
@@ -58,10 +63,15 @@ def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, window: RunWindow)
 
 
 def _result(
-    spec: StrategySpec, *, panel: FactorPanel, window: RunWindow, ledger: Ledger
+    spec: StrategySpec,
+    *,
+    panel: FactorPanel,
+    window: RunWindow,
+    ledger: Ledger,
+    columns: np.ndarray,
 ) -> BacktestResult:
     dates = panel.dates[window.rows].astype("datetime64[D]").tolist()
-    codes = panel.codes
+    codes = panel.codes[columns]
     benchmark = _benchmark_equity(panel, spec, window)
     rebalances = [
         rebalance_record(
@@ -105,11 +115,13 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     Raises `backtest.validation.SpecError` when the spec does not fit the data.
     """
     window = validate_against(spec, panel)
-    market, last_day = _market(panel, spec, window)
     rebalance = rebalance_mask(panel.dates[window.rows], spec.rebalance)
-    selections = plan_selections(
-        spec, panel=panel, rows=window.first + np.flatnonzero(rebalance), last_day=last_day
-    )
+    selections = plan_selections(spec, panel=panel, rows=window.first + np.flatnonzero(rebalance))
+    columns = _candidates(selections)
+    local = [
+        Selection(np.searchsorted(columns, selection.stocks), selection.weights)
+        for selection in selections
+    ]
     rules = Rules(
         initial_capital=spec.initial_capital,
         trade_rate=trade_rate(spec.costs),
@@ -117,5 +129,6 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
         stop_loss=spec.stop_loss,
         take_profit=spec.take_profit,
     )
-    ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=selections)
-    return _result(spec, panel=panel, window=window, ledger=ledger)
+    market = _market(panel, spec, window=window, columns=columns)
+    ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=local)
+    return _result(spec, panel=panel, window=window, ledger=ledger, columns=columns)

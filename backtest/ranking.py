@@ -1,8 +1,57 @@
-"""Row-wise ranks with ties, vectorised over [n_rows, n_stocks] (one row per rebalance day)."""
+"""Row-wise ranks with ties, vectorised over [n_rows, n_stocks] (one row per rebalance day).
+
+Float32 rows (the panel's factor dtype) are ordered by one row-wise `np.sort` of packed
+uint64 keys (order-preserving value bits above the column index), several times faster than
+`np.argsort`; other dtypes fall back to `np.argsort`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+_MASKED_OUT = np.uint32(0xFFFFFFFF)  # above every real float32 key: masked-out cells sort last
+
+
+def _sortable_bits(values: np.ndarray) -> np.ndarray:
+    """uint32 keys in the order of the float32 `values` (-0.0 folded into +0.0)."""
+    bits = (values + np.float32(0.0)).view(np.uint32)
+    negative = bits >= np.uint32(0x80000000)
+    return np.where(negative, ~bits, bits | np.uint32(0x80000000))
+
+
+def _row_order(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, keys): per row, the columns in ascending value order with masked-out cells
+    last, and a key per sorted cell that is equal exactly for equal values."""
+    rows, width = values.shape
+    if values.dtype == np.float32 and width > 0:
+        column_bits = max(1, (width - 1).bit_length())
+        keys = _sortable_bits(values)
+        np.copyto(keys, _MASKED_OUT, where=~mask)
+        keys = keys.astype(np.uint64)
+        keys <<= np.uint64(column_bits)
+        keys |= np.arange(width, dtype=np.uint64)
+        keys.sort(axis=1)
+        order = (keys & np.uint64((1 << column_bits) - 1)).astype(np.intp)
+        keys >>= np.uint64(column_bits)
+        return order, keys
+    keyed = np.where(mask, values, np.nan)  # NaN sorts last
+    order = np.argsort(keyed, axis=1)
+    ordered = np.take_along_axis(keyed, order, axis=1)
+    return order, np.where(np.isnan(ordered), np.inf, ordered)
+
+
+def _group_bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For row-sorted `keys`: each cell's first and last position among equal keys."""
+    rows, width = keys.shape
+    position = np.broadcast_to(np.arange(width), (rows, width))
+    new_value = keys[:, 1:] != keys[:, :-1]
+    opens = np.ones((rows, width), dtype=bool)
+    opens[:, 1:] = new_value
+    closes = np.ones((rows, width), dtype=bool)
+    closes[:, :-1] = new_value
+    start = np.maximum.accumulate(np.where(opens, position, 0), axis=1)
+    end = np.minimum.accumulate(np.where(closes, position, width)[:, ::-1], axis=1)[:, ::-1]
+    return start, end
 
 
 def tie_counts(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -12,33 +61,39 @@ def tie_counts(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 
     Average rank (1-based) = (less + less_equal + 1) / 2.
     """
-    rows, width = values.shape
-    keyed = np.where(mask, values, np.nan)  # NaN sorts last: masked-out cells end each row
-    order = np.argsort(keyed, axis=1)
-    ordered = np.take_along_axis(keyed, order, axis=1)
-    position = np.broadcast_to(np.arange(width), (rows, width))
-    new_value = ordered[:, 1:] != ordered[:, :-1]  # NaN != NaN: each NaN is its own group
-    opens = np.ones((rows, width), dtype=bool)
-    opens[:, 1:] = new_value
-    closes = np.ones((rows, width), dtype=bool)
-    closes[:, :-1] = new_value
-    group_start = np.maximum.accumulate(np.where(opens, position, 0), axis=1)
-    group_end = np.minimum.accumulate(np.where(closes, position, width)[:, ::-1], axis=1)
-    less = np.empty((rows, width), dtype=np.intp)
-    less_equal = np.empty((rows, width), dtype=np.intp)
-    np.put_along_axis(less, order, group_start, axis=1)
-    np.put_along_axis(less_equal, order, group_end[:, ::-1] + 1, axis=1)
+    order, keys = _row_order(values, mask)
+    start, end = _group_bounds(keys)
+    less = np.empty(values.shape, dtype=np.intp)
+    less_equal = np.empty(values.shape, dtype=np.intp)
+    np.put_along_axis(less, order, start, axis=1)
+    np.put_along_axis(less_equal, order, end + 1, axis=1)
     return less, less_equal
 
 
 def percentiles(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Float64 [n_rows, n_stocks]: p = (average rank - 1) / (n - 1) among the row's
     masked-in cells (p = 1 when n = 1); 0 outside the mask."""
-    less, less_equal = tie_counts(values, mask)
-    count = mask.sum(axis=1, keepdims=True)
-    denominator = 2.0 * np.maximum(count - 1, 1)
-    p = np.where(count > 1, (less + less_equal - 1) / denominator, 1.0)
-    return np.where(mask, p, 0.0)
+    rows, width = values.shape
+    order, keys = _row_order(values, mask)
+    count = mask.sum(axis=1)
+    position = np.broadcast_to(np.arange(width), (rows, width))
+    repeated = keys[:, 1:] == keys[:, :-1]
+    repeated &= position[:, 1:] < count[:, None]  # ties among masked-in cells only
+    tied = np.flatnonzero(repeated.any(axis=1))
+    if len(tied):  # ties get their average rank; only rows with ties pay for it
+        rank_sorted = position.astype(np.float64)
+        start, end = _group_bounds(keys[tied])
+        rank_sorted[tied] = (start + end) * 0.5
+    else:  # no ties: the rank (minus 1) is the position
+        rank_sorted = position
+    rank = np.empty(rows * width)
+    rank[(order + np.arange(0, rows * width, width)[:, None]).ravel()] = rank_sorted.ravel()
+    rank = rank.reshape(rows, width)
+    scale = np.where(count > 1, 1.0 / np.maximum(count - 1, 1), 0.0)
+    p = rank * scale[:, None]
+    p[count == 1] = 1.0
+    np.copyto(p, 0.0, where=~mask)
+    return p
 
 
 def percentile_pass(

@@ -1,7 +1,7 @@
 """What to hold on each rebalance day: eligibility, filters, score, top_n, weights.
 
-Pure numpy over the [n_rebalance_days, n_stocks] grid; the only Python loop runs over
-rebalance days (`pick_top`, `target_weights`). The selection depends on the data only, not
+Pure numpy over the [n_rebalance_days, n_stocks] grid, in blocks of rebalance days; no
+Python loop over stocks or days. The selection depends on the data only, not
 on the portfolio, so the engine plans all rebalance days before it simulates.
 """
 
@@ -23,8 +23,8 @@ from backtest.spec import (
 )
 from dataprep.panel import FactorPanel
 
-CHUNK_ROWS = 128  # rebalance days per vectorised block (bounds temporary memory)
-SCORE_DECIMALS = 12  # normalised scores equal to 1e-12 count as tied (float noise)
+CHUNK_ROWS = 256  # rebalance days per vectorised block (bounds temporary memory)
+SCORE_DECIMALS = 12  # normalised scores equal to 12 decimals tie (float noise)
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,18 @@ def _bound(value: float, like: np.ndarray) -> np.floating:
     return like.dtype.type(value)  # compare in the factor's own precision (float32)
 
 
+def on_last_day(close: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Bool [n_rows, n_stocks]: the stock's last trading day L is that row (it has a close
+    there and none the next day; never on the panel's last day). Relies on the panel's
+    invariant that closes are NaN only before listing and after delisting, like
+    `FactorPanel.delisting_index()`."""
+    following = np.minimum(rows + 1, len(close) - 1)
+    ends = ~np.isnan(close[rows]) & np.isnan(close[following])
+    return ends & (rows < len(close) - 1)[:, None]
+
+
 def eligibility(
-    spec: StrategySpec,
-    *,
-    panel: FactorPanel,
-    rows: np.ndarray,
-    last_day: np.ndarray,
-    signals: dict,
+    spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray, signals: dict
 ) -> np.ndarray:
     """Bool [n_rows, n_stocks]: eligible on each rebalance row (DESIGN.md): chosen markets
     and sectors, tradable on d and d-1, not on its last trading day, every factor used
@@ -73,7 +78,7 @@ def eligibility(
     """
     keep = static_mask(spec.universe, market=panel.market, sector=panel.sector)[None, :]
     keep = keep & panel.tradable[rows] & panel.tradable[rows - 1]
-    keep &= last_day[None, :] != rows[:, None]
+    keep &= ~on_last_day(panel.close, rows)
     for values in signals.values():
         keep &= ~np.isnan(values)
     universe = spec.universe
@@ -105,43 +110,52 @@ def eligibility(
 
 def scores(spec: StrategySpec, *, signals: dict, eligible: np.ndarray) -> np.ndarray:
     """Float64 [n_rows, n_stocks]: sum of weight x p (1 - p when ascending) over the
-    ranking terms, divided by the sum of weights (same order, fewer float ties); -inf
-    where not eligible."""
+    ranking terms, divided by the sum of weights (same order, in [0, 1]); -inf where not
+    eligible."""
     total = np.zeros(eligible.shape)
     for term in spec.ranking:
         p = percentiles(signals[term.factor], eligible)
-        total += term.weight * (1.0 - p if term.ascending else p)
-    total /= sum(term.weight for term in spec.ranking)
-    total = np.round(total, SCORE_DECIMALS)
-    return np.where(eligible, total, -np.inf)
+        p *= term.weight
+        if term.ascending:
+            total -= p
+            total += term.weight
+        else:
+            total += p
+    total *= 1.0 / sum(term.weight for term in spec.ranking)
+    total[~eligible] = -np.inf
+    return total
 
 
-def pick_top(score: np.ndarray, *, eligible: np.ndarray, code_rank: np.ndarray, top_n: int):
-    """Columns of the `top_n` highest scores of one row, best first; equal scores go to the
-    lower stock code. Fewer eligible than top_n: all of them."""
-    stocks = np.flatnonzero(eligible)
-    values = score[stocks]
-    if len(stocks) > top_n:
-        cut = len(stocks) - top_n
-        threshold = np.partition(values, cut)[cut]  # the top_n-th highest score
-        near = values >= threshold
-        stocks, values = stocks[near], values[near]
-    order = np.lexsort((code_rank[stocks], -values))
-    return stocks[order[:top_n]]
+def pick_top(
+    score: np.ndarray, *, eligible: np.ndarray, code_rank: np.ndarray, top_n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of each row's `top_n` highest scores, grouped by row and best first
+    within it. Scores equal to `SCORE_DECIMALS` decimals (float noise) tie, and ties go to
+    the lower stock code. Fewer eligible than top_n: all of them."""
+    width = score.shape[1]
+    candidates = eligible
+    if width > top_n:  # about the top_n-th highest score per row bounds the candidates
+        threshold = np.partition(score, width - top_n, axis=1)[:, width - top_n]
+        candidates = eligible & (score >= threshold[:, None] - 2 * 10.0**-SCORE_DECIMALS)
+    rows, columns = np.nonzero(candidates)
+    rounded = np.round(score[rows, columns], SCORE_DECIMALS)
+    order = np.lexsort((code_rank[columns], -rounded, rows))
+    rows, columns = rows[order], columns[order]
+    place = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    keep = place < top_n
+    return rows[keep], columns[keep]
 
 
 def target_weights(
-    spec: StrategySpec, *, stocks: np.ndarray, size: np.ndarray | None
+    spec: StrategySpec, *, rows: np.ndarray, size: np.ndarray | None, n_rows: int
 ) -> np.ndarray:
-    """Fractions of the budget for `stocks`: equal, or proportional to `size` (market cap,
-    1/volatility), each capped at `max_weight` (the excess stays in cash)."""
-    if len(stocks) == 0:
-        return np.zeros(0)
+    """Fractions of the budget for picks in `rows` (grouped by row): equal, or proportional
+    to `size` (market cap, 1/volatility; one value per pick), each capped at `max_weight`
+    (the excess stays in cash)."""
     if size is None:
-        weights = np.full(len(stocks), 1.0 / len(stocks))
+        weights = 1.0 / np.bincount(rows, minlength=n_rows)[rows]
     else:
-        chosen = size[stocks].astype(np.float64)
-        weights = chosen / chosen.sum()
+        weights = size / np.bincount(rows, weights=size, minlength=n_rows)[rows]
     if spec.max_weight is not None:
         weights = np.minimum(weights, spec.max_weight)
     return weights
@@ -157,24 +171,25 @@ def _sizes(spec: StrategySpec, signals: dict) -> np.ndarray | None:
     return None
 
 
-def plan_selections(
-    spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray, last_day: np.ndarray
-) -> list[Selection]:
-    """One Selection per rebalance row (`rows`: panel row indices, each >= 1).
-
-    `last_day[s]` is stock s's last trading row if it delists, else -1.
-    """
+def plan_selections(spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray) -> list[Selection]:
+    """One Selection per rebalance row (`rows`: panel row indices, each >= 1)."""
     names = list(spec.factors_used())
     code_rank = np.argsort(np.argsort(panel.codes, kind="stable"), kind="stable")
     plans: list[Selection] = []
     for begin in range(0, len(rows), CHUNK_ROWS):
         block = rows[begin : begin + CHUNK_ROWS]
         signals = signal_values(panel, names=names, rows=block)
-        eligible = eligibility(spec, panel=panel, rows=block, last_day=last_day, signals=signals)
+        eligible = eligibility(spec, panel=panel, rows=block, signals=signals)
         score = scores(spec, signals=signals, eligible=eligible)
+        picked_rows, stocks = pick_top(
+            score, eligible=eligible, code_rank=code_rank, top_n=spec.top_n
+        )
         sizes = _sizes(spec, signals)
-        for i in range(len(block)):
-            stocks = pick_top(score[i], eligible=eligible[i], code_rank=code_rank, top_n=spec.top_n)
-            size = None if sizes is None else sizes[i]
-            plans.append(Selection(stocks, target_weights(spec, stocks=stocks, size=size)))
+        size = None if sizes is None else sizes[picked_rows, stocks].astype(np.float64)
+        weights = target_weights(spec, rows=picked_rows, size=size, n_rows=len(block))
+        bounds = np.searchsorted(picked_rows, np.arange(len(block) + 1))
+        plans.extend(
+            Selection(stocks[lo:hi], weights[lo:hi])
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        )
     return plans

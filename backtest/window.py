@@ -1,5 +1,6 @@
-"""The run window: the panel rows a run covers, and the per-window arrays the engine needs
-(views of the panel where possible, never a copy of `values`)."""
+"""The run window: the panel rows a run covers, and the window's market data for the stocks
+the run can ever hold (a small column subset: views of the panel rows, copies of a few
+columns only; `values` is never copied)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ class RunWindow:
 
 
 def price_relatives(close: np.ndarray, window: RunWindow) -> np.ndarray:
-    """Float64 [n_days, n_stocks]: close[t] / close[t-1] for each run day t, 1 where either
-    close is missing (no position can exist there)."""
+    """Float64 [n_days, n_columns] from `close` [n_panel_days, n_columns]: close[t] /
+    close[t-1] for each run day t, 1 where either close is missing (no position can be
+    held there: a stock is sold on its last trading day and bought only when tradable)."""
     today = close[window.rows]
     before = close[window.first - 1 : window.last]
     out = np.ones(today.shape)
@@ -35,21 +37,35 @@ def price_relatives(close: np.ndarray, window: RunWindow) -> np.ndarray:
     return out
 
 
-def delisting_rows(close: np.ndarray, window: RunWindow) -> np.ndarray:
-    """Int [n_stocks]: the panel row of each stock's last trading day L when L falls in the
-    window and the stock delists (its closes stop before the panel's last day), else -1.
+def delisting_rows(
+    close: np.ndarray, window: RunWindow, *, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """Int [n_columns]: for each of `columns` (default: all) of the panel's `close`, the
+    panel row of its last trading day L when L falls in the window and the stock delists
+    (its closes stop before the panel's last day), else -1.
 
     Same as `FactorPanel.delisting_index()` restricted to the window, given the panel's
     invariant that `close` is NaN only before the first and after the last trading day;
     it reads only the window's rows (plus one).
     """
-    n_days, n_stocks = close.shape
+    n_days = close.shape[0]
     stop = min(window.last + 2, n_days)
-    has_close = ~np.isnan(close[window.first : stop])
+    rows = close[window.first : stop]
+    has_close = ~np.isnan(rows if columns is None else np.take(rows, columns, axis=1))
     if stop == window.last + 1:  # the window reaches the panel's last day: no delisting on it
-        has_close = np.vstack([has_close, np.ones((1, n_stocks), dtype=bool)])
+        has_close = np.vstack([has_close, np.ones((1, has_close.shape[1]), dtype=bool)])
     ends = has_close[:-1] & ~has_close[1:]
-    day, stock = np.nonzero(ends)
-    rows = np.full(n_stocks, -1, dtype=np.intp)
-    rows[stock] = window.first + day
-    return rows
+    day, column = np.nonzero(ends)
+    last = np.full(has_close.shape[1], -1, dtype=np.intp)
+    last[column] = window.first + day
+    return last
+
+
+def delistings_by_day(
+    close: np.ndarray, window: RunWindow, *, columns: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Run day (0-based) -> the positions in `columns` whose last trading day it is."""
+    last = delisting_rows(close, window, columns=columns)
+    delisting = np.flatnonzero(last >= 0)
+    days = last[delisting] - window.first
+    return {int(day): delisting[days == day] for day in np.unique(days)}

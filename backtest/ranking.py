@@ -13,10 +13,13 @@ _MASKED_OUT = np.uint32(0xFFFFFFFF)  # above every real float32 key: masked-out 
 
 
 def _sortable_bits(values: np.ndarray) -> np.ndarray:
-    """uint32 keys in the order of the float32 `values` (-0.0 folded into +0.0)."""
+    """uint32 keys in the order of the float32 `values` (-0.0 folded into +0.0): flip the
+    sign bit of positives and every bit of negatives."""
     bits = (values + np.float32(0.0)).view(np.uint32)
-    negative = bits >= np.uint32(0x80000000)
-    return np.where(negative, ~bits, bits | np.uint32(0x80000000))
+    flip = (bits.view(np.int32) >> 31).view(np.uint32)
+    flip |= np.uint32(0x80000000)
+    flip ^= bits
+    return flip
 
 
 def _row_order(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +34,7 @@ def _row_order(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
         keys <<= np.uint64(column_bits)
         keys |= np.arange(width, dtype=np.uint64)
         keys.sort(axis=1)
-        order = (keys & np.uint64((1 << column_bits) - 1)).astype(np.intp)
+        order = (keys & np.uint64((1 << column_bits) - 1)).view(np.int64)  # < 2**column_bits
         keys >>= np.uint64(column_bits)
         return order, keys
     keyed = np.where(mask, values, np.nan)  # NaN sorts last
@@ -73,26 +76,31 @@ def tie_counts(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 def percentiles(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Float64 [n_rows, n_stocks]: p = (average rank - 1) / (n - 1) among the row's
     masked-in cells (p = 1 when n = 1); 0 outside the mask."""
+    p = ranked_percentiles(values, mask, count=mask.sum(axis=1))
+    np.copyto(p, 0.0, where=~mask)
+    return p
+
+
+def ranked_percentiles(values: np.ndarray, mask: np.ndarray, *, count: np.ndarray) -> np.ndarray:
+    """`percentiles` without zeroing the cells outside `mask` (they hold garbage);
+    `count` = mask.sum(axis=1)."""
     rows, width = values.shape
     order, keys = _row_order(values, mask)
-    count = mask.sum(axis=1)
-    position = np.broadcast_to(np.arange(width), (rows, width))
+    position = np.broadcast_to(np.arange(width, dtype=np.float64), (rows, width))
     repeated = keys[:, 1:] == keys[:, :-1]
-    repeated &= position[:, 1:] < count[:, None]  # ties among masked-in cells only
+    repeated &= np.arange(1, width) < count[:, None]  # ties among masked-in cells only
     tied = np.flatnonzero(repeated.any(axis=1))
     if len(tied):  # ties get their average rank; only rows with ties pay for it
-        rank_sorted = position.astype(np.float64)
+        rank_sorted = position.copy()
         start, end = _group_bounds(keys[tied])
         rank_sorted[tied] = (start + end) * 0.5
     else:  # no ties: the rank (minus 1) is the position
         rank_sorted = position
-    rank = np.empty(rows * width)
-    rank[(order + np.arange(0, rows * width, width)[:, None]).ravel()] = rank_sorted.ravel()
-    rank = rank.reshape(rows, width)
     scale = np.where(count > 1, 1.0 / np.maximum(count - 1, 1), 0.0)
-    p = rank * scale[:, None]
+    p = np.empty((rows, width))
+    order += np.arange(0, rows * width, width)[:, None]  # flat targets of the sorted cells
+    p.ravel()[order.ravel()] = (rank_sorted * scale[:, None]).ravel()
     p[count == 1] = 1.0
-    np.copyto(p, 0.0, where=~mask)
     return p
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backtest.ranking import percentile_pass, percentiles
+from backtest.ranking import percentile_pass, ranked_percentiles
 from backtest.spec import (
     AVG_TRADING_VALUE,
     MARKET_CAP,
@@ -23,7 +23,7 @@ from backtest.spec import (
 )
 from dataprep.panel import FactorPanel
 
-CHUNK_ROWS = 256  # rebalance days per vectorised block (bounds temporary memory)
+CHUNK_ROWS = 32  # rebalance days per vectorised block (bounds temporary memory)
 SCORE_DECIMALS = 12  # normalised scores equal to 12 decimals tie (float noise)
 
 
@@ -113,8 +113,9 @@ def scores(spec: StrategySpec, *, signals: dict, eligible: np.ndarray) -> np.nda
     ranking terms, divided by the sum of weights (same order, in [0, 1]); -inf where not
     eligible."""
     total = np.zeros(eligible.shape)
+    count = eligible.sum(axis=1)
     for term in spec.ranking:
-        p = percentiles(signals[term.factor], eligible)
+        p = ranked_percentiles(signals[term.factor], eligible, count=count)
         p *= term.weight
         if term.ascending:
             total -= p
@@ -122,7 +123,7 @@ def scores(spec: StrategySpec, *, signals: dict, eligible: np.ndarray) -> np.nda
         else:
             total += p
     total *= 1.0 / sum(term.weight for term in spec.ranking)
-    total[~eligible] = -np.inf
+    np.copyto(total, -np.inf, where=~eligible)
     return total
 
 

@@ -10,6 +10,8 @@ Settings are read here, when Serve builds the application, never at import time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ray import serve
 
 from cluster.config import Settings
@@ -18,7 +20,7 @@ from serve.app import build_application
 from serve.options import ServiceOptions
 
 
-def build_app(args: dict[str, str]) -> serve.Application:
+def build_app(args: dict[str, Any]) -> serve.Application:
     overrides = dict(args)
     settings = Settings.from_env()
     database_url = overrides.pop("database_url", None) or resolve_database_url(settings)

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.ray:
         import ray
 
-        ray.init(include_dashboard=False, logging_level="ERROR")
+        ray.init(address="local", include_dashboard=False, logging_level="ERROR")
     rows = [
         measure(database_url=args.database_url, years=years, repeat=args.repeat, use_ray=args.ray)
         for years in args.years

@@ -11,6 +11,7 @@ from hypothesis import strategies as hs
 from backtest import BacktestResult, run_backtest
 from backtest.spec import StrategySpec
 from dataprep.panel import FactorPanel
+from tests.backtest.reference import reference_run
 from tests.backtest.toy import NO_COSTS, toy_panel
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,6 +25,7 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
         "G": rng.integers(0, 3, size=(n_days, n_stocks)).astype(float),
         "MARKET_CAP": rng.uniform(1, 100, size=(n_days, n_stocks)),
         "VOL_60D": rng.uniform(0.1, 0.5, size=(n_days, n_stocks)),
+        "AVG_TRADING_VALUE_20D": rng.uniform(0, 1, size=(n_days, n_stocks)),
     }
     tradable = np.ones((n_days, n_stocks), dtype=bool)
     if messy:
@@ -38,11 +40,15 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
         factors["VOL_60D"][rng.random((n_days, n_stocks)) < 0.05] = 0.0
     market = ["KOSPI", "KOSDAQ"] * n_stocks
     index = 100 * np.cumprod(1 + rng.normal(0, 0.01, n_days))
+    gaps = rng.choice([1, 1, 1, 3, 9, 30], size=n_days) if messy else np.ones(n_days, dtype=int)
+    days = np.datetime64("2023-11-27") + np.cumsum(gaps)  # spans weeks, months, quarters
     return toy_panel(
         close=close.tolist(),
         factors={k: v.tolist() for k, v in factors.items()},
         tradable=tradable.tolist(),
         market=market[:n_stocks],
+        sector=(["Tech", "Bank", "Food"] * 2)[:n_stocks],
+        dates=[str(day) for day in days],
         benchmark=index.tolist(),
     )
 
@@ -63,10 +69,27 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
                 ]
             )
         ),
-        "filters": draw(hs.sampled_from([[], [{"factor": "G", "top_pct": 60}]])),
+        "universe": draw(
+            hs.sampled_from(
+                [
+                    {},
+                    {"markets": "KOSPI", "exclude_sectors": ["Bank"]},
+                    {"min_market_cap": 30, "min_avg_trading_value": 0.5},
+                ]
+            )
+        ),
+        "filters": draw(
+            hs.sampled_from(
+                [
+                    [],
+                    [{"factor": "G", "top_pct": 60}],
+                    [{"factor": "F", "min": -1, "max": 1.5}, {"factor": "G", "bottom_pct": 50}],
+                ]
+            )
+        ),
         "top_n": draw(hs.integers(1, 5)),
         "weighting": draw(hs.sampled_from(["equal", "market_cap", "inverse_vol"])),
-        "rebalance": draw(hs.sampled_from(["daily", "weekly", "monthly", 2, 3])),
+        "rebalance": draw(hs.sampled_from(["daily", "weekly", "monthly", "quarterly", 2, 3])),
         "max_weight": draw(hs.sampled_from([None, 0.3, 1.0])),
         "stop_loss": draw(hs.sampled_from([None, 0.05])),
         "take_profit": draw(hs.sampled_from([None, 0.05])),
@@ -77,7 +100,8 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
             "sell_tax": [
                 {"effective": "2000-01-01", "market": m, "bps": tax_bps}
                 for m in ("KOSPI", "KOSDAQ")
-            ],
+            ]
+            + [{"effective": "2024-01-01", "market": "KOSDAQ", "bps": tax_bps / 2}],
         },
         "initial_capital": 1_000_000.0,
     }
@@ -152,3 +176,14 @@ def test_runs_are_deterministic_and_round_trip_through_json_without_nan(scenario
     assert text == run_backtest(spec, panel).model_dump_json()
     assert "NaN" not in text and "Infinity" not in text
     assert BacktestResult.model_validate_json(text) == first
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_the_engine_agrees_with_the_literal_reference(scenario):
+    panel, document = scenario
+    spec = StrategySpec.model_validate(document)
+    result = run_backtest(spec, panel)
+    equity, held = reference_run(spec, panel)
+    assert np.allclose(result.equity, equity, rtol=1e-9, atol=1e-6)
+    assert [[h.code for h in r.holdings] for r in result.rebalances] == held

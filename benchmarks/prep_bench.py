@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.ray:
         import ray
 
-        ray.init(address="local", include_dashboard=False, logging_level="ERROR")
+        ray.init(address="local", include_dashboard=False, logging_level=logging.ERROR)
     rows = [
         measure(database_url=args.database_url, years=years, repeat=args.repeat, use_ray=args.ray)
         for years in args.years

@@ -198,7 +198,7 @@ def load_calendar(conn: psycopg.Connection) -> pl.Series:
         " FROM days WHERE d IS NOT NULL)"
         " SELECT d FROM days WHERE d IS NOT NULL"
     )
-    frame = _copy_csv(conn, sql.SQL(query), {"d": pl.Date()})
+    frame = _copy_csv(conn, sql.SQL(query), schema={"d": pl.Date()})
     return frame["d"].alias("date")
 
 
@@ -233,7 +233,7 @@ def resolve_window(
 
 def load_stocks(conn: psycopg.Connection) -> pl.DataFrame:
     query = "SELECT code, name, market, sector, listed_on, delisted_on FROM stocks"
-    return _copy_csv(conn, sql.SQL(query + ' ORDER BY code COLLATE "C"'), STOCK_SCHEMA)
+    return _copy_csv(conn, sql.SQL(query + ' ORDER BY code COLLATE "C"'), schema=STOCK_SCHEMA)
 
 
 def load_prices(
@@ -268,7 +268,7 @@ def load_financials(conn: psycopg.Connection, *, statements_from: date, end: dat
         "SELECT {columns} FROM financials WHERE period_end >= {since} AND disclosed_on <= {end}"
         ' ORDER BY code COLLATE "C", period_end'
     ).format(columns=columns, since=sql.Literal(statements_from), end=sql.Literal(end))
-    return _copy_csv(conn, query, FINANCIAL_SCHEMA)
+    return _copy_csv(conn, query, schema=FINANCIAL_SCHEMA)
 
 
 def load_index_prices(conn: psycopg.Connection, *, first: date, end: date) -> pl.DataFrame:
@@ -276,7 +276,7 @@ def load_index_prices(conn: psycopg.Connection, *, first: date, end: date) -> pl
         "SELECT index_code, date, close FROM index_prices WHERE date BETWEEN {first} AND {end}"
         " ORDER BY index_code, date"
     ).format(first=sql.Literal(first), end=sql.Literal(end))
-    return _copy_csv(conn, query, INDEX_SCHEMA)
+    return _copy_csv(conn, query, schema=INDEX_SCHEMA)
 
 
 def _require_tables(conn: psycopg.Connection) -> None:
@@ -291,7 +291,7 @@ def _require_tables(conn: psycopg.Connection) -> None:
         )
 
 
-def _copy_bytes(conn: psycopg.Connection, query: sql.Composable) -> bytes:
+def _copy_bytes(conn: psycopg.Connection, query: sql.Composed) -> bytes:
     buffer = bytearray()
     with conn.cursor() as cur, cur.copy(query) as copy:
         while chunk := copy.read():
@@ -300,7 +300,7 @@ def _copy_bytes(conn: psycopg.Connection, query: sql.Composable) -> bytes:
 
 
 def _copy_csv(
-    conn: psycopg.Connection, query: sql.Composable, schema: dict[str, pl.DataType]
+    conn: psycopg.Connection, query: sql.Composed | sql.SQL, *, schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(query)
     raw = _copy_bytes(conn, statement)

@@ -97,19 +97,18 @@ def dense_grid(frames: MarketFrames, *, stocks: pl.DataFrame) -> Grid:
     day = np.searchsorted(calendar, frames.prices["date"].to_physical().to_numpy()[keep])
     flat = sid[keep] * n_days + day
 
-    has_row = np.zeros(n_stocks * n_days, dtype=bool)
-    has_row[flat] = True
-    has_row = has_row.reshape(n_stocks, n_days)
+    has_row = np.zeros((n_stocks, n_days), dtype=bool)
+    has_row.reshape(-1)[flat] = True
     days = np.arange(n_days)
     first = np.argmax(has_row, axis=1)
     last = n_days - 1 - np.argmax(has_row[:, ::-1], axis=1)
-    listed = (days >= first[:, None]) & (days <= last[:, None]) & has_row.any(axis=1)[:, None]
+    traded = np.any(has_row, axis=1, keepdims=True)
+    listed = (days >= first[:, None]) & (days <= last[:, None]) & traded
     carried = np.maximum.accumulate(np.where(has_row, days, 0), axis=1)
 
     def column(name: str, *, carry: bool) -> np.ndarray:
-        dense = np.zeros(n_stocks * n_days, dtype=np.float64)
-        dense[flat] = frames.prices[name].to_numpy()[keep]
-        dense = dense.reshape(n_stocks, n_days)
+        dense = np.zeros((n_stocks, n_days), dtype=np.float64)
+        dense.reshape(-1)[flat] = frames.prices[name].to_numpy()[keep]
         if carry:
             dense = np.take_along_axis(dense, carried, axis=1)
         return np.where(listed, dense, np.nan)

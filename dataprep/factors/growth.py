@@ -6,7 +6,7 @@ from dataprep.factors.ops import col, growth
 from dataprep.factors.registry import FactorSpec
 
 
-def _yoy(name: str, item: str, label: str) -> FactorSpec:
+def _yoy(name: str, *, item: str, label: str) -> FactorSpec:
     return FactorSpec(
         name=name,
         category="growth",
@@ -18,9 +18,9 @@ def _yoy(name: str, item: str, label: str) -> FactorSpec:
 
 
 SPECS: tuple[FactorSpec, ...] = (
-    _yoy("REVENUE_GROWTH_YOY", "revenue", "revenue"),
-    _yoy("OP_GROWTH_YOY", "operating_income", "operating income"),
-    _yoy("NI_GROWTH_YOY", "net_income", "net income"),
-    _yoy("ASSET_GROWTH_YOY", "total_assets", "total_assets"),
-    _yoy("EQUITY_GROWTH_YOY", "total_equity", "total_equity"),
+    _yoy("REVENUE_GROWTH_YOY", item="revenue", label="revenue"),
+    _yoy("OP_GROWTH_YOY", item="operating_income", label="operating income"),
+    _yoy("NI_GROWTH_YOY", item="net_income", label="net income"),
+    _yoy("ASSET_GROWTH_YOY", item="total_assets", label="total_assets"),
+    _yoy("EQUITY_GROWTH_YOY", item="total_equity", label="total_equity"),
 )

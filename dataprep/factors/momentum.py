@@ -8,7 +8,7 @@ from dataprep.factors.ops import change, col, highest, lag, lowest, mean, total
 from dataprep.factors.registry import FactorSpec
 
 
-def _momentum(name: str, days: int, label: str) -> FactorSpec:
+def _momentum(name: str, *, days: int, label: str) -> FactorSpec:
     return FactorSpec(
         name=name,
         category="momentum",
@@ -38,10 +38,10 @@ def _rsi(days: int) -> pl.Expr:
 
 
 SPECS: tuple[FactorSpec, ...] = (
-    _momentum("MOM_1M", 21, "1 month"),
-    _momentum("MOM_3M", 63, "3 months"),
-    _momentum("MOM_6M", 126, "6 months"),
-    _momentum("MOM_12M", 252, "12 months"),
+    _momentum("MOM_1M", days=21, label="1 month"),
+    _momentum("MOM_3M", days=63, label="3 months"),
+    _momentum("MOM_6M", days=126, label="6 months"),
+    _momentum("MOM_12M", days=252, label="12 months"),
     FactorSpec(
         name="MOM_12_1",
         category="momentum",
@@ -50,7 +50,7 @@ SPECS: tuple[FactorSpec, ...] = (
         inputs=("close",),
         expr=lambda: lag(col("close"), 21) / lag(col("close"), 252) - 1.0,
     ),
-    _momentum("REVERSAL_5D", 5, "1 week, short-term reversal"),
+    _momentum("REVERSAL_5D", days=5, label="1 week, short-term reversal"),
     FactorSpec(
         name="RSI_14",
         category="momentum",

@@ -56,7 +56,7 @@ def lowest(expr: pl.Expr, n: int) -> pl.Expr:
     return per_stock(expr.rolling_min(n, min_samples=n), n)
 
 
-def covariance(a: str, b: str, n: int) -> pl.Expr:
+def covariance(a: str, b: str, *, n: int) -> pl.Expr:
     return per_stock(pl.rolling_cov(a, b, window_size=n, min_samples=n, ddof=1), n)
 
 

@@ -21,7 +21,7 @@ def _volatility(days: int) -> FactorSpec:
 
 def _beta(days: int) -> pl.Expr:
     variance = std(col("market_return"), days) ** 2
-    return pl.when(variance > 0).then(covariance("returns", "market_return", days) / variance)
+    return pl.when(variance > 0).then(covariance("returns", "market_return", n=days) / variance)
 
 
 SPECS: tuple[FactorSpec, ...] = (

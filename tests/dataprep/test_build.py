@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import psycopg
 import pytest
 
 import dataprep
@@ -74,3 +75,23 @@ def test_range_outside_the_data(loaded_url: str) -> None:
 def test_errors_are_value_errors(loaded_url: str) -> None:
     with pytest.raises(ValueError, match="expected a datetime.date"):
         dataprep.build_panel(database_url=loaded_url, start="2022-01-03")  # type: ignore[arg-type]
+
+
+def test_prices_only_database(database_url: str) -> None:
+    """No statements and no index: the panel builds, fundamentals and benchmarks are NaN."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO stocks VALUES ('000001', 'One', 'KOSPI', 'S', '2022-01-03', NULL),"
+            " ('000002', 'Two', 'KOSDAQ', 'S', '2022-01-03', NULL)"
+        )
+        conn.execute(
+            "INSERT INTO stock_prices SELECT code, d::date, 10 + i, 10 + i, 10 + i, 10 + i,"
+            " 100, 100 * (10 + i), 1000"
+            " FROM (VALUES ('000001'), ('000002')) c(code),"
+            " generate_series(0, 29) i, LATERAL (SELECT date '2022-01-03' + i AS d) x"
+        )
+    panel = dataprep.build_panel(database_url=database_url)
+    assert panel.values.shape == (54, 30, 2)
+    assert np.isnan(panel.factor("PBR")).all() and np.isnan(panel.benchmarks["KOSPI"]).all()
+    np.testing.assert_allclose(panel.factor("MARKET_CAP")[:, 0], (10 + np.arange(30)) * 1000)
+    assert panel.tradable.all()

@@ -2,21 +2,24 @@
 
 Steps, and where each lives:
 
-1. Validate the spec against the data and find the run's rows: `validation.validate_against`
-   (field checks already ran in `spec.StrategySpec`).
-2. Slice the window (views of the panel): price relatives and delisting days
-   (`window`), the sell-tax rate per day and market (`costs.sell_tax_rates`).
-3. Rebalance days: `schedule.rebalance_rows`.
-4. Plan every rebalance day's targets from the previous day's values (eligibility,
-   filters, ranks, top_n, weights): `selection.plan_selections`, ranks in `ranking`.
-   The plan depends on the data only, so it is vectorised over all rebalance days.
-5. Simulate day by day (drift, delisting sales, stop exits, rebalances, costs):
-   `simulation.simulate`.
-6. Benchmark equity and statistics: here and `statistics.compute_statistics`.
-7. Assemble the JSON-ready result: `result.BacktestResult`.
+1. Validate the spec against the data and find the run's rows (`validation.validate_against`;
+   field checks already ran in `spec.StrategySpec`).
+2. Rebalance days (`schedule.rebalance_mask`).
+3. Plan every rebalance day's targets from the previous day's values: eligibility,
+   filters, ranks, top_n, weights (`selection.plan_selections`, ranks in `ranking`). The
+   plan depends on the data only, so it is vectorised over blocks of rebalance days.
+4. Slice the window's market data for the stocks the plan ever selects, the only ones a
+   run can hold: closes, price relatives, tradability, delisting days (`window`), and the
+   sell tax per day and market (`costs`). The simulation works in that column subset.
+5. Simulate day by day: drift, delisting sales, stop exits, rebalances, costs
+   (`simulation.simulate`).
+6. Benchmark equity (here) and statistics (`statistics.compute_statistics`).
+7. Assemble the JSON-ready result (`result.BacktestResult`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,7 +33,9 @@ from backtest.statistics import compute_statistics
 from backtest.validation import validate_against
 from backtest.version import ENGINE_VERSION
 from backtest.window import RunWindow, delistings_by_day, price_relatives
-from dataprep.panel import FactorPanel
+
+if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
+    from dataprep.panel import FactorPanel
 
 
 def _candidates(selections: list[Selection]) -> np.ndarray:
@@ -56,7 +61,8 @@ def _market(
     )
 
 
-def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, window: RunWindow) -> np.ndarray:
+def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, *, window: RunWindow) -> np.ndarray:
+    """initial_capital x index(t) / index(first run day)."""
     index = np.asarray(panel.benchmarks[spec.benchmark][window.rows], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return spec.initial_capital * index / index[0]
@@ -70,9 +76,10 @@ def _result(
     ledger: Ledger,
     columns: np.ndarray,
 ) -> BacktestResult:
+    """The result of a finished simulation; `columns` maps its columns to the panel's."""
     dates = panel.dates[window.rows].astype("datetime64[D]").tolist()
     codes = panel.codes[columns]
-    benchmark = _benchmark_equity(panel, spec, window)
+    benchmark = _benchmark_equity(panel, spec, window=window)
     rebalances = [
         rebalance_record(
             day=dates[trade.day],

@@ -8,6 +8,7 @@ on the portfolio, so the engine plans all rebalance days before it simulates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,9 @@ from backtest.spec import (
     StrategySpec,
     Universe,
 )
-from dataprep.panel import FactorPanel
+
+if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
+    from dataprep.panel import FactorPanel
 
 CHUNK_ROWS = 32  # rebalance days per vectorised block (bounds temporary memory)
 SCORE_DECIMALS = 12  # normalised scores equal to 12 decimals tie (float noise)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from backtest.spec import StrategySpec
 from backtest.window import RunWindow
-from dataprep.panel import FactorPanel
+
+if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
+    from dataprep.panel import FactorPanel
 
 
 class SpecError(ValueError):

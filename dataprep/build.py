@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 
@@ -50,7 +50,9 @@ def build_panel_timed(
     *, database_url: str, start: date | None = None, end: date | None = None
 ) -> tuple[FactorPanel, BuildTimings]:
     """`build_panel`, with the seconds spent loading and computing."""
-    _check_dates(start=start, end=end)
+    start, end = _as_date(start, label="start"), _as_date(end, label="end")
+    if start is not None and end is not None and start > end:
+        raise PanelBuildError(f"Got start {start} after end {end}: start must be on or before end")
     began = time.perf_counter()
     with psycopg.connect(database_url) as conn:
         frames = load_market(
@@ -66,9 +68,11 @@ def build_panel_timed(
     return panel, BuildTimings(load_s=loaded - began, compute_s=computed - loaded)
 
 
-def _check_dates(*, start: date | None, end: date | None) -> None:
-    for label, value in (("start", start), ("end", end)):
-        if value is not None and not isinstance(value, date):
-            raise PanelBuildError(f"Got {value!r} for {label}: expected a datetime.date")
-    if start is not None and end is not None and start > end:
-        raise PanelBuildError(f"Got start {start} after end {end}: start must be on or before end")
+def _as_date(value: object, *, label: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise PanelBuildError(f"Got {value!r} for {label}: expected a datetime.date")

@@ -163,8 +163,10 @@ def load_market(
     """
     if lookback_days < 0 or statement_months < 0:
         raise ValueError(f"Got lookback_days={lookback_days}, statement_months={statement_months}")
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if idle:  # else: inside the caller's transaction, which decides the snapshot
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         _require_tables(conn)
         calendar = load_calendar(conn)
         start, end, first = resolve_window(

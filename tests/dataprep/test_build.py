@@ -95,3 +95,10 @@ def test_prices_only_database(database_url: str) -> None:
     assert np.isnan(panel.factor("PBR")).all() and np.isnan(panel.benchmarks["KOSPI"]).all()
     np.testing.assert_allclose(panel.factor("MARKET_CAP")[:, 0], (10 + np.arange(30)) * 1000)
     assert panel.tradable.all()
+
+
+def test_datetimes_are_taken_as_dates(loaded_url: str) -> None:
+    from datetime import datetime
+
+    panel = dataprep.build_panel(database_url=loaded_url, start=datetime(2023, 1, 2, 15, 30))
+    assert panel.dates[0] == np.datetime64("2023-01-02")

@@ -132,3 +132,10 @@ def test_empty_database_and_bad_windows(database_url: str) -> None:
         with pytest.raises(DateRangeError, match="no trading day"):
             load_market(conn, start=date(2022, 1, 8), end=date(2022, 1, 9), lookback_days=1,
                         statement_months=1)  # fmt: skip
+
+
+def test_load_inside_an_open_transaction(loaded_url: str) -> None:
+    with psycopg.connect(loaded_url) as conn:
+        conn.execute("SELECT 1")  # the connection is now inside a transaction
+        frames = load_market(conn, lookback_days=0, statement_months=0)
+    assert frames.calendar.len() == N_DAYS

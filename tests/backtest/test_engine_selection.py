@@ -152,3 +152,11 @@ def test_benchmark_equity_starts_at_initial_capital_on_the_first_run_day():
     panel = toy_panel(close=flat(4, 2), factors={"F": flat(4, 2)}, benchmark=[100, 110, 121, 99])
     result = run_backtest(toy_spec(panel), panel)
     assert result.benchmark_equity == pytest.approx([1000, 1100, 900])
+
+
+def test_no_eligible_stock_keeps_everything_in_cash():
+    panel = toy_panel(close=flat(3, 2), factors={"F": rows([NAN, NAN], [1, 2], [1, 2])})
+    result = run_backtest(toy_spec(panel, rebalance="monthly"), panel)
+    assert result.rebalances[0].holdings == []
+    assert result.equity == [1000.0, 1000.0]
+    assert result.statistics.average_holdings == 0.0

@@ -17,15 +17,16 @@ class _Output(BaseModel):
 
 class Holding(_Output):
     code: str = Field(description="Stock code.")
-    weight: float = Field(
-        description="Position value / equity before that day's trading (sum <= 1)."
-    )
+    weight: float = Field(description="Position value / equity before that day's trading.")
 
 
 class Rebalance(_Output):
     date: dt.date = Field(description="Rebalance day (trades at its close).")
     holdings: list[Holding] = Field(
-        description="Positions after trading, best score first; halted holdings last."
+        description=(
+            "Positions after trading, best score first, then halted holdings (kept at their "
+            "value). The traded weights sum to at most 1 minus the halted ones."
+        )
     )
     turnover: float = Field(description="Traded value (buys + sells) / equity before trading.")
     costs: float = Field(description="Costs paid for this rebalance's trades (KRW).")

@@ -117,7 +117,8 @@ def _rebalance(
 def simulate(
     *, market: Market, rules: Rules, rebalance: np.ndarray, selections: list[Selection]
 ) -> Ledger:
-    """Run the day loop. `rebalance`: bool [n_days]; `selections`: one per rebalance day."""
+    """Run the day loop. `rebalance`: bool [n_days]; `selections`: one per rebalance day,
+    their stocks given as columns of `market`."""
     n_days, n_stocks = market.relatives.shape
     ledger = Ledger(equity=np.empty(n_days), holdings=np.empty(n_days, dtype=np.intp))
     position = np.zeros(n_stocks)

@@ -18,7 +18,7 @@ No loop over stocks or days: the grid is a reshape of the long, sorted frame.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -50,10 +50,7 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
     stocks = panel_stocks(frames)
     grid = dense_grid(frames, stocks=stocks)
     statements = statement_table(frames, stocks=stocks, specs=specs)
-    frame = attach_statements(grid.frame, statements)
-    grid = Grid(
-        frame, grid.n_stocks, grid.n_days, grid.offset, grid.close, grid.returns, grid.tradable
-    )
+    grid = replace(grid, frame=attach_statements(grid.frame, statements))
     values = evaluate(grid, specs=specs)
     calendar = frames.calendar.to_numpy().astype("datetime64[D]")
     dates = calendar[grid.offset :]

@@ -18,7 +18,9 @@ from backtest.spec import StrategySpec
 DEFAULT_MAX_VARIANTS = 5000
 
 # Statistics where a smaller value ranks first; every other statistic ranks largest first.
-LOWER_IS_BETTER = frozenset({"annual_volatility", "tracking_error", "costs_paid", "turnover"})
+LOWER_IS_BETTER = frozenset(
+    {"annual_volatility", "tracking_error", "costs_paid", "turnover", "annual_turnover"}
+)
 
 
 class SweepError(ValueError):

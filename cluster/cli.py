@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -88,6 +89,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ray token authentication stays on; a driver must know it before Ray is imported.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     args = build_parser().parse_args(argv)
     action = getattr(args, f"{args.command}_command", None)
     name = args.command + (f" {action}" if action else "")

@@ -46,7 +46,6 @@ def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:
     """Join the cluster (see `cluster_address`), else start a local Ray. Idempotent."""
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
     address = cluster_address(settings)
     if address:
         check_reachable(address)
@@ -56,6 +55,7 @@ def connect_ray(settings: Settings, *, log_to_driver: bool = True) -> None:
             raise RayConnectionError(f"cannot reach the Ray cluster at {address}: {err}") from None
         return
     ray.init(
+        address="local",  # a new Ray for this process, never a stale one from /tmp/ray
         namespace=NAMESPACE,
         object_store_memory=settings.object_store_memory,
         include_dashboard=False,

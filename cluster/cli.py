@@ -112,6 +112,9 @@ def user_error_message(err: Exception) -> str | None:
     import psycopg
     from pydantic import ValidationError
 
+    cause = getattr(err, "cause", None)  # a Ray task or actor error wraps the original one
+    if isinstance(cause, Exception) and type(err).__module__.startswith("ray."):
+        return user_error_message(cause)
     if isinstance(err, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()

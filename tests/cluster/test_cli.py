@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -64,10 +67,32 @@ def test_bad_setting(monkeypatch, capsys):
     assert "QBT_HTTP_PORT" in _one_line_error(capsys)
 
 
-def test_wrong_ray_address(env, monkeypatch, capsys):
-    monkeypatch.setenv("QBT_RAY_ADDRESS", "127.0.0.1:1")
+def test_wrong_ray_address(env, database_url):
     path = env / "spec.json"
     path.write_text(json.dumps({"start": "2022-01-03", "end": "2022-06-30",
                                 "ranking": [{"factor": "PER"}], "top_n": 5}))
-    assert main(["run", str(path)]) == 2
-    assert "127.0.0.1:1" in _one_line_error(capsys)
+    environment = {**os.environ, "QBT_RAY_ADDRESS": "127.0.0.1:1",
+                   "QBT_DATABASE_URL": database_url, "QBT_HOME": str(env / "home")}
+    done = subprocess.run([sys.executable, "-m", "cluster.cli", "run", str(path)],
+                          env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in lines[0]
+
+
+@pytest.mark.ray
+def test_an_error_inside_a_ray_actor_is_one_line_without_ray_decoration(env, ray_session,
+                                                                          capsys):
+    path = env / "spec.json"
+    path.write_text(json.dumps({"start": "2022-01-03", "end": "2022-06-30",
+                                "ranking": [{"factor": "PER"}], "top_n": 5}))
+    try:
+        assert main(["run", str(path)]) == 2  # the database has no market data yet
+    finally:
+        import ray
+
+        from dataprep.registry import get_registry
+
+        ray.kill(get_registry())  # it points at this test's database
+    line = _one_line_error(capsys)
+    assert line.startswith("qbt run: The database holds no stock prices"), line

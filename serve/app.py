@@ -60,7 +60,12 @@ def build_application(
         num_replicas=options.replicas,
         max_ongoing_requests=options.max_ongoing_requests,
         max_queued_requests=options.max_queued_requests,
+        logging_config=logging_config(options),
     ).bind(database_url=database_url, settings=settings, options=options)
+
+
+def logging_config(options: ServiceOptions) -> dict[str, Any]:
+    return {"enable_access_log": options.access_log}
 
 
 def http_options(options: ServiceOptions) -> dict[str, Any]:
@@ -89,7 +94,7 @@ def deploy(
     )
     ray.get(registry.get.remote())  # build the panel before the first request needs it
     ensure_dispatcher(database_url, options=options)
-    serve.start(http_options=http_options(options))
+    serve.start(http_options=http_options(options), logging_config=logging_config(options))
     serve.run(
         build_application(settings=settings, database_url=database_url, options=options),
         name=APP_NAME,

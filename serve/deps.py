@@ -14,7 +14,7 @@ from serve.service import Service
 _bearer = HTTPBearer(auto_error=False, description="An API key from `qbt keys create`.")
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:  # async: no threadpool hop
     return request.app.state.service  # type: ignore[no-any-return]
 
 

@@ -155,6 +155,12 @@ def backtest_summary(row: dict[str, Any]) -> BacktestSummary:
     return BacktestSummary.model_validate({k: row[k] for k in BacktestSummary.model_fields})
 
 
-def backtest_public(row: dict[str, Any]) -> BacktestPublic:
-    fields = {k: row[k] for k in BacktestPublic.model_fields if k != "timings"}
-    return BacktestPublic.model_validate({**fields, "timings": timings_of(row)})
+def backtest_public_json(row: dict[str, Any]) -> bytes:
+    """A BacktestPublic as JSON, from a row whose `result` is JSON text (or None).
+
+    The result was written by `BacktestResult.model_dump_json` in the worker; it goes out as
+    is, not parsed, validated and dumped again (tens of KB per run)."""
+    fields = {k: row[k] for k in BacktestPublic.model_fields if k not in ("timings", "result")}
+    public = BacktestPublic.model_validate({**fields, "timings": timings_of(row), "result": None})
+    head = public.model_dump_json(exclude={"result"})
+    return f'{head[:-1]},"result":{row["result"] or "null"}}}'.encode()

@@ -63,6 +63,9 @@ class ServiceOptions(BaseModel):
         default=512, ge=1, description="Requests waiting at the proxy before 503."
     )
     request_timeout_s: float = Field(default=90.0, gt=0, description="End-to-end HTTP timeout.")
+    access_log: bool = Field(
+        default=False, description="Serve's per-request log lines (proxy and replica)."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServiceOptions:

@@ -86,7 +86,8 @@ async def finish(
     conn: psycopg.AsyncConnection, outcomes: Sequence[Outcome]
 ) -> list[dict[str, Any]]:
     """Write outcomes of runs still running under the same attempt; answer the rows written
-    (id, status, run seconds) and notify waiters."""
+    (id, status, run seconds) and notify waiters. The arrays go in binary (`%b`): the text
+    format would escape every character of every result, in Python."""
     if not outcomes:
         return []
     columns = {
@@ -102,9 +103,9 @@ async def finish(
             " result = o.result::jsonb, error = o.error, engine_version = o.engine_version,"
             " data_version = coalesce(o.data_version, r.data_version),"
             " finished_at = now(), lease_until = NULL"
-            " FROM unnest(%(id)s::uuid[], %(attempt)s::int[], %(status)s::text[],"
-            " %(statistics)s::text[], %(result)s::text[], %(error)s::text[],"
-            " %(engine_version)s::text[], %(data_version)s::text[])"
+            " FROM unnest(%(id)b::uuid[], %(attempt)b::int[], %(status)b::text[],"
+            " %(statistics)b::text[], %(result)b::text[], %(error)b::text[],"
+            " %(engine_version)b::text[], %(data_version)b::text[])"
             " AS o(id, attempt, status, statistics, result, error, engine_version, data_version)"
             " WHERE r.id = o.id AND r.attempts = o.attempt AND r.status = 'running'"
             " RETURNING r.id::text, r.status,"

@@ -53,6 +53,26 @@ async def _replayed(
     return row
 
 
+# One statement (one round trip, its own transaction): count the owner's unfinished runs,
+# insert unless that count reached the limit or the Idempotency-Key exists, notify the
+# dispatcher. Concurrent submits of one owner each see the others' rows only once committed,
+# so the limit may be passed by at most the submits in flight at that moment.
+INSERT_RUN = f"""
+WITH active AS (
+    SELECT count(*) AS n FROM runs
+    WHERE owner = %(owner)s AND sweep_id IS NULL AND status IN ('queued', 'running')),
+inserted AS (
+    INSERT INTO runs (id, owner, spec, data_version, idempotency_key)
+    SELECT %(id)s, %(owner)s, %(spec)s, %(data_version)s, %(key)s FROM active
+    WHERE active.n < %(limit)s
+    ON CONFLICT (owner, idempotency_key) DO NOTHING
+    RETURNING id, status, data_version)
+SELECT active.n AS active, inserted.*,
+    CASE WHEN inserted.id IS NOT NULL THEN pg_notify('{RUNS_CHANNEL}', '') END AS notified
+FROM active LEFT JOIN inserted ON true
+"""
+
+
 async def insert_run(
     conn: psycopg.AsyncConnection,
     *,
@@ -63,42 +83,43 @@ async def insert_run(
     limit: int,
 ) -> tuple[dict[str, Any], bool]:
     """Queue a run, committed before this returns; (row, replayed). A reused Idempotency-Key
-    answers the run it created; more than `limit` unfinished runs raise QuotaExceededError."""
-    async with conn.transaction():
-        await _lock_owner(conn, owner)
-        if idempotency_key is not None:
-            row = await _replayed(
-                conn, table="runs", columns="id, status, data_version", owner=owner,
-                key=idempotency_key, spec=spec,
-            )
-            if row is not None:
-                return row, True
-        cur = await conn.execute(
-            "SELECT count(*) AS n FROM runs WHERE owner = %s AND sweep_id IS NULL"
-            " AND status IN ('queued', 'running')",
-            (owner,),
-        )
-        active = (await cur.fetchone())["n"]  # type: ignore[index]
-        if active >= limit:
-            raise QuotaExceededError(
-                f"{owner} has {active} runs queued or running, the limit is {limit}; "
-                "retry when some have finished",
-                retry_after_s=RETRY_AFTER_S,
-            )
-        cur = await conn.execute(
-            "INSERT INTO runs (id, owner, spec, data_version, idempotency_key)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id, status, data_version",
-            (uuid.uuid4(), owner, Jsonb(spec), data_version, idempotency_key),
-        )
-        row = await cur.fetchone()
-        await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
-    return row, False  # type: ignore[return-value]
+    answers the run it created; `limit` unfinished runs raise QuotaExceededError."""
+    replay = {"table": "runs", "columns": "id, status, data_version", "owner": owner}
+    if idempotency_key is not None:
+        row = await _replayed(conn, **replay, key=idempotency_key, spec=spec)
+        if row is not None:
+            return row, True
+    cur = await conn.execute(
+        INSERT_RUN,
+        {
+            "id": uuid.uuid4(),
+            "owner": owner,
+            "spec": Jsonb(spec),
+            "data_version": data_version,
+            "key": idempotency_key,
+            "limit": limit,
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    if row["id"] is not None:
+        return {k: row[k] for k in ("id", "status", "data_version")}, False
+    if idempotency_key is not None and row["active"] < limit:  # a concurrent twin won
+        existing = await _replayed(conn, **replay, key=idempotency_key, spec=spec)
+        if existing is not None:
+            return existing, True
+    raise QuotaExceededError(
+        f"{owner} has {row['active']} runs queued or running, the limit is {limit}; "
+        "retry when some have finished",
+        retry_after_s=RETRY_AFTER_S,
+    )
 
 
 async def get_run(
     conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID, with_result: bool = True
 ) -> dict[str, Any]:
-    columns = RUN_COLUMNS + (", result" if with_result else ", NULL AS result")
+    """The run's row; `result` is its JSON text (passed through to the answer unparsed)."""
+    columns = RUN_COLUMNS + (", result::text AS result" if with_result else ", NULL AS result")
     cur = await conn.execute(
         f"SELECT {columns} FROM runs WHERE id = %s AND owner = %s", (run_id, owner)
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from backtest.spec import StrategySpec
 from serve.deps import CurrentOwner, IdempotencyKey, ServiceDep, WaitSeconds
@@ -17,15 +17,15 @@ from serve.models import (
     BacktestPage,
     BacktestPublic,
     RunStatus,
-    backtest_public,
+    backtest_public_json,
     backtest_summary,
 )
 
 router = APIRouter(tags=["backtests"], responses=error_responses(401, 503))
 
 
-def _public(row: dict[str, Any], *, status: int = 200) -> JSONResponse:
-    return JSONResponse(backtest_public(row).model_dump(mode="json"), status_code=status)
+def _public(row: dict[str, Any], *, headers: dict[str, str] | None = None) -> Response:
+    return Response(backtest_public_json(row), media_type="application/json", headers=headers)
 
 
 @router.post(
@@ -44,7 +44,7 @@ async def submit_backtest(
     service: ServiceDep,
     idempotency_key: IdempotencyKey = None,
     wait: WaitSeconds = 0,
-) -> JSONResponse:
+) -> Response:
     """Queue a backtest. The run is committed before the answer: 202 with its id and a
     Location; with `?wait=SECONDS`, 200 and the whole run if it ends in time."""
     row, replayed = await service.submit_run(
@@ -57,9 +57,7 @@ async def submit_backtest(
     if wait > 0:
         full = await service.get_run(owner, row["id"])
         if full["status"] in FINISHED:
-            response = _public(full)
-            response.headers.update(headers)
-            return response
+            return _public(full, headers=headers)
         row = full
     accepted = BacktestAccepted(
         id=row["id"], status=row["status"], data_version=row["data_version"], location=location
@@ -89,7 +87,7 @@ async def list_backtests(
 )
 async def get_backtest(
     run_id: UUID, owner: CurrentOwner, service: ServiceDep, wait: WaitSeconds = 0
-) -> JSONResponse:
+) -> Response:
     """Status, timings, statistics, the equity curve (in `result`), data and engine
     versions, error. `?wait=SECONDS` answers as soon as the run ends."""
     return _public(await service.get_run(owner, run_id, wait_s=wait))
@@ -100,6 +98,6 @@ async def get_backtest(
     response_model=BacktestPublic,
     responses=error_responses(404, 409),
 )
-async def cancel_backtest(run_id: UUID, owner: CurrentOwner, service: ServiceDep) -> JSONResponse:
+async def cancel_backtest(run_id: UUID, owner: CurrentOwner, service: ServiceDep) -> Response:
     """Cancel a queued or running run; no result is written to it afterwards."""
     return _public(await service.cancel_run(owner, run_id))

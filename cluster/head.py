@@ -24,7 +24,9 @@ def ray_executable() -> str:
     return str(local) if local.exists() else (shutil.which("ray") or "ray")
 
 
-def head_command(settings: Settings, *, node_ip: str = "127.0.0.1") -> list[str]:
+def head_command(
+    settings: Settings, *, node_ip: str = "127.0.0.1", extra_args: tuple[str, ...] = ()
+) -> list[str]:
     command = [
         ray_executable(),
         "start",
@@ -39,19 +41,29 @@ def head_command(settings: Settings, *, node_ip: str = "127.0.0.1") -> list[str]
     ]
     if settings.object_store_memory:
         command.append(f"--object-store-memory={settings.object_store_memory}")
-    return command
+    return command + list(extra_args)
 
 
-def start_head(settings: Settings, *, log_path: Path) -> tuple[str, int]:
+def head_environment() -> dict[str, str]:
+    """Token auth on, and this interpreter's folder first on PATH so that `python` in a
+    `ray job submit` entrypoint is the one QBT is installed in."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
+            "PATH": path}
+
+
+def start_head(
+    settings: Settings, *, log_path: Path, extra_args: tuple[str, ...] = ()
+) -> tuple[str, int]:
     """Start a Ray head in a new process group; return its GCS address and that group."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            head_command(settings),
+            head_command(settings, extra_args=extra_args),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")},
+            env=head_environment(),
         )
         code = process.wait(timeout=120)
     if code != 0:

@@ -133,6 +133,10 @@ class DatasetRegistry:
             await task
         return {"current": self._current, "latest": version, "building": sorted(self._building)}
 
+    def database_url(self) -> str:
+        """Where this registry builds from (jobs store their results there too)."""
+        return self._database_url
+
     def versions(self) -> list[dict[str, Any]]:
         now = time.time()
         return [

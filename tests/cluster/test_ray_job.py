@@ -1,0 +1,113 @@
+"""`ray job submit ... python -m backtest.jobs.sweep` against a real head with token auth."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cluster.config import Settings
+from cluster.head import head_environment, ray_executable, start_head, stop_head
+from dataprep.warehouse import load_demo
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    home = tmp_path_factory.mktemp("head")
+    settings = Settings(home=home, ray_gcs_port=free_port(), dashboard_port=free_port(),
+                        metrics_port=free_port(), object_store_memory=200 * 1024**2)
+    # Own agent ports: another Ray on this machine (the test session's) may hold the defaults.
+    ports = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+             "--runtime-env-agent-port")
+    address, pgid = start_head(settings, log_path=home / "head.log",
+                               extra_args=tuple(f"{p}={free_port()}" for p in ports))
+    yield settings, address
+    stop_head(pgid)
+
+
+def _wait_for_job_agent(dashboard: str, *, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listing = subprocess.run([ray_executable(), "job", "list", "--address", dashboard],
+                                 env=head_environment(), capture_output=True, text=True)
+        if listing.returncode == 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the job API at {dashboard} did not answer: {listing.stderr[-500:]}")
+
+
+def _in_cluster(address: str, code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
+                          env={**head_environment(), "RAY_ADDRESS": address},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_sweep_job_uses_the_registry_panel_and_stores_results(head, database_url, tmp_path):
+    settings, address = head
+    load_demo(database_url, n_stocks=40, start=date(2021, 1, 1), end=date(2022, 6, 30), seed=3)
+    _in_cluster(address, f"""
+        import ray
+        from dataprep.registry import ensure_registry
+        ray.init(address="{address}", namespace="qbt")
+        registry = ensure_registry({database_url!r}, memory_budget=10**9)
+        print(ray.get(registry.get.remote()).version)
+    """)
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({
+        "base": {"start": "2022-01-03", "end": "2022-06-30",
+                 "ranking": [{"factor": "PBR", "ascending": True}, {"factor": "MOM_3M"}],
+                 "top_n": 5},
+        "grid": {"top_n": [3, 5], "rebalance": ["monthly", "weekly"]},
+        "rank_by": "sharpe", "top": 3,
+    }))
+    dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
+    _wait_for_job_agent(dashboard)
+    submit = subprocess.run(
+        [ray_executable(), "job", "submit", "--address", dashboard, "--working-dir", str(REPO),
+         "--", "python", "-m", "backtest.jobs.sweep", str(sweep), "--owner", "job-test"],
+        env=head_environment(), capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+    assert "shared from the object store" in submit.stdout
+    assert "progress 4/4 variants" in submit.stdout
+    assert "stored sweep" in submit.stdout and "top 3 by sharpe" in submit.stdout
+    with psycopg.connect(database_url) as conn:
+        sweeps = conn.execute("SELECT id, n_variants FROM sweeps WHERE owner='job-test'").fetchall()
+        statuses = conn.execute(
+            "SELECT status, count(*) FROM runs WHERE sweep_id=%s GROUP BY status", (sweeps[0][0],)
+        ).fetchall()
+    assert sweeps[0][1] == 4 and statuses == [("done", 4)]
+
+
+def test_a_client_without_the_token_is_refused(head, tmp_path):
+    settings, _ = head
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    environment.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp_path / "missing"),
+                       HOME=str(tmp_path))
+    listing = subprocess.run(
+        [ray_executable(), "job", "list", "--address",
+         f"http://127.0.0.1:{settings.dashboard_port}"],
+        env=environment, capture_output=True, text=True, timeout=60,
+    )
+    assert listing.returncode != 0
+    assert "token" in (listing.stdout + listing.stderr).lower()

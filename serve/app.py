@@ -56,7 +56,7 @@ def build_application(
     *, settings: Settings, database_url: str, options: ServiceOptions
 ) -> serve.Application:
     """The bound application (nothing starts until Serve runs it)."""
-    return Ingress.options(
+    return Ingress.options(  # type: ignore[attr-defined]
         num_replicas=options.replicas,
         max_ongoing_requests=options.max_ongoing_requests,
         max_queued_requests=options.max_queued_requests,

@@ -11,14 +11,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import cast
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from serve.errors import UnavailableError
 
 log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[DictRow]  # what `connection()` yields: rows are dicts
 
 RUNS_CHANNEL = "qbt_runs"  # payload: nothing; "there are queued runs"
 DONE_CHANNEL = "qbt_done"  # payload: comma-separated ids of runs that reached an end state
@@ -62,12 +65,12 @@ async def open_pool(
 
 
 @asynccontextmanager
-async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Conn]:
     """A pooled connection (dict rows), with database failures turned into UnavailableError."""
     try:
         async with pool.connection() as conn:
             conn.row_factory = dict_row  # type: ignore[assignment]
-            yield conn
+            yield cast(Conn, conn)
     except PoolTimeout as err:
         raise UnavailableError("The database does not answer (no connection); retry later") from err
     except psycopg.OperationalError as err:
@@ -75,7 +78,7 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCo
         raise UnavailableError("The database does not answer; retry later") from err
 
 
-async def notify_done(conn: psycopg.AsyncConnection, ids: Sequence[str]) -> None:
+async def notify_done(conn: Conn, ids: Sequence[str]) -> None:
     """Tell waiting ingress replicas that these runs ended (delivered at commit)."""
     for start in range(0, len(ids), NOTIFY_IDS_PER_MESSAGE):
         payload = ",".join(ids[start : start + NOTIFY_IDS_PER_MESSAGE])

@@ -45,7 +45,8 @@ CPUS_EVERY_S = 30.0
 class _Batch:
     claims: list[Claim]
     ref: ray.ObjectRef
-    wanted: set[str] = field(default_factory=set)
+    wanted: set[str] = field(default_factory=set)  # ids not cancelled meanwhile
+    waiter: asyncio.Task[None] | None = None  # held here: asyncio keeps only weak refs
 
 
 class Dispatcher:
@@ -161,20 +162,24 @@ class Dispatcher:
             return await registry.get.remote()
 
     async def _launch(self, claims: list[Claim]) -> None:
+        """Submit the claims as batches per data version. Claims whose panel cannot be had
+        go back to the queue (not counted as an attempt), and the error is raised after the
+        other versions were launched, so the loop backs off."""
         by_version: dict[str, list[Claim]] = defaultdict(list)
         for claim in claims:
             by_version[claim.data_version].append(claim)
+        failure: Exception | None = None
         for version, group in by_version.items():
             try:
                 handle = await self._panel(version)
             except Exception as err:  # no panel now: not the runs' fault, retry them later
-                self._registry = None
+                self._registry, failure = None, err
                 async with connection(self._pool) as conn:
                     await queue.release(
                         conn, group, reason=f"no panel: {type(err).__name__}: {err}",
                         max_attempts=self._options.max_attempts, count_attempt=False,
                     )
-                raise
+                continue
             if handle.version != version:  # the run records the version it really used
                 group = [replace(claim, data_version=handle.version) for claim in group]
             size = self._batch_size(len(group))
@@ -183,8 +188,11 @@ class Dispatcher:
                 ref = run_claims_remote(
                     part, panel_ref=handle.ref, retries=self._options.task_retries
                 )
-                self._batches[ref] = _Batch(claims=part, ref=ref, wanted={c.id for c in part})
-                asyncio.ensure_future(self._complete(ref))
+                batch = _Batch(claims=part, ref=ref, wanted={c.id for c in part})
+                self._batches[ref] = batch
+                batch.waiter = asyncio.ensure_future(self._complete(ref))
+        if failure is not None:
+            raise failure
 
     def _batch_size(self, n: int) -> int:
         """Small batches when few runs wait (latency), larger when many do (throughput):
@@ -205,14 +213,15 @@ class Dispatcher:
         except ray.exceptions.RayError as err:  # worker crash, lost panel, ...
             outcomes, failure = None, f"{type(err).__name__}: {str(err).splitlines()[0]}"
         try:
-            await self._write(batch, outcomes, failure)
+            await self._write(batch, outcomes=outcomes, failure=failure)
         finally:
             del self._batches[ref]
             self._wake.set()
 
     async def _write(
-        self, batch: _Batch, outcomes: list[Outcome] | None, failure: str | None
+        self, batch: _Batch, *, outcomes: list[Outcome] | None, failure: str | None
     ) -> None:
+        """Write a finished batch (outcomes) or give a crashed one back (outcomes None)."""
         for attempt in range(5):
             try:
                 async with connection(self._pool) as conn:

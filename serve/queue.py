@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
-from serve.database import notify_done
+from serve.database import Conn, notify_done
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class Outcome:
     data_version: str | None = None  # the registry version of the panel it ran on
 
 
-async def claim(conn: psycopg.AsyncConnection, *, limit: int, lease_s: float) -> list[Claim]:
+async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
     """Take up to `limit` queued runs (single runs first, then oldest), set them running."""
     async with conn.transaction():
         cur = await conn.execute(
@@ -65,7 +63,7 @@ async def claim(conn: psycopg.AsyncConnection, *, limit: int, lease_s: float) ->
 
 
 async def renew(
-    conn: psycopg.AsyncConnection, claims: Sequence[Claim], *, lease_s: float
+    conn: Conn, claims: Sequence[Claim], *, lease_s: float
 ) -> set[str]:
     """Extend the leases of claims still running; answer their ids (the rest were cancelled
     or lost their lease)."""
@@ -83,7 +81,7 @@ async def renew(
 
 
 async def finish(
-    conn: psycopg.AsyncConnection, outcomes: Sequence[Outcome]
+    conn: Conn, outcomes: Sequence[Outcome]
 ) -> list[dict[str, Any]]:
     """Write outcomes of runs still running under the same attempt; answer the rows written
     (id, status, run seconds) and notify waiters. The arrays go in binary (`%b`): the text
@@ -118,7 +116,7 @@ async def finish(
 
 
 async def release(
-    conn: psycopg.AsyncConnection,
+    conn: Conn,
     claims: Sequence[Claim],
     *,
     reason: str,
@@ -156,7 +154,7 @@ async def release(
     return rows
 
 
-async def reap(conn: psycopg.AsyncConnection, *, max_attempts: int) -> list[dict[str, Any]]:
+async def reap(conn: Conn, *, max_attempts: int) -> list[dict[str, Any]]:
     """Runs whose lease expired (their worker, dispatcher or cluster died): back to queued,
     or failed once they used `max_attempts` claims."""
     async with conn.transaction():
@@ -178,6 +176,6 @@ async def reap(conn: psycopg.AsyncConnection, *, max_attempts: int) -> list[dict
     return rows
 
 
-async def queue_depth(conn: psycopg.AsyncConnection) -> int:
+async def queue_depth(conn: Conn) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM runs WHERE status = 'queued'")
     return int((await cur.fetchone())["n"])  # type: ignore[index]

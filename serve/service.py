@@ -238,6 +238,11 @@ class Service:
             ],
         }
 
+    async def cancel_sweep(self, owner: Owner, sweep_id: uuid.UUID) -> dict[str, Any]:
+        async with self.db() as conn:
+            await store.cancel_sweep(conn, owner=owner.name, sweep_id=sweep_id)
+        return await self.get_sweep(owner, sweep_id)
+
     # -- datasets ------------------------------------------------------------------------
 
     async def datasets(self) -> list[dict[str, Any]]:
@@ -256,11 +261,13 @@ class Service:
 
 
 def sweep_status(row: dict[str, Any], *, n_ended: int) -> str:
+    """queued / running until every variant ended; then cancelled if any was, done if any
+    succeeded, else failed."""
     if n_ended < row["n_variants"]:
         return "running" if row["n_running"] or n_ended else "queued"
-    if row["n_ok"]:
-        return "done"
-    return "cancelled" if row["n_cancelled"] == row["n_variants"] else "failed"
+    if row["n_cancelled"]:
+        return "cancelled"
+    return "done" if row["n_ok"] else "failed"
 
 
 @cache

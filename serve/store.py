@@ -12,10 +12,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-from serve.database import RUNS_CHANNEL
+from serve.database import RUNS_CHANNEL, Conn
 from serve.errors import (
     ConflictError,
     IdempotencyConflictError,
@@ -32,14 +31,14 @@ OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one 
 RETRY_AFTER_S = 5
 
 
-async def _lock_owner(conn: psycopg.AsyncConnection, owner: str) -> None:
+async def _lock_owner(conn: Conn, owner: str) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK_SPACE, owner)
     )
 
 
 async def _replayed(
-    conn: psycopg.AsyncConnection, *, table: str, columns: str, owner: str, key: str, spec: Any
+    conn: Conn, *, table: str, columns: str, owner: str, key: str, spec: Any
 ) -> dict[str, Any] | None:
     """The row an Idempotency-Key already created (same body), else None."""
     cur = await conn.execute(
@@ -74,7 +73,7 @@ FROM active LEFT JOIN inserted ON true
 
 
 async def insert_run(
-    conn: psycopg.AsyncConnection,
+    conn: Conn,
     *,
     owner: str,
     spec: dict[str, Any],
@@ -116,7 +115,7 @@ async def insert_run(
 
 
 async def get_run(
-    conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID, with_result: bool = True
+    conn: Conn, *, owner: str, run_id: uuid.UUID, with_result: bool = True
 ) -> dict[str, Any]:
     """The run's row; `result` is its JSON text (passed through to the answer unparsed)."""
     columns = RUN_COLUMNS + (", result::text AS result" if with_result else ", NULL AS result")
@@ -129,7 +128,7 @@ async def get_run(
     return row
 
 
-async def run_status(conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID) -> str:
+async def run_status(conn: Conn, *, owner: str, run_id: uuid.UUID) -> str:
     cur = await conn.execute(
         "SELECT status FROM runs WHERE id = %s AND owner = %s", (run_id, owner)
     )
@@ -156,7 +155,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_runs(
-    conn: psycopg.AsyncConnection,
+    conn: Conn,
     *,
     owner: str,
     limit: int,
@@ -183,7 +182,7 @@ async def list_runs(
 
 
 async def cancel_run(
-    conn: psycopg.AsyncConnection, *, owner: str, run_id: uuid.UUID
+    conn: Conn, *, owner: str, run_id: uuid.UUID
 ) -> None:
     """Cancel a queued or running run; the dispatcher writes nothing to it afterwards."""
     async with conn.transaction():
@@ -202,7 +201,7 @@ async def cancel_run(
 
 
 async def insert_sweep(
-    conn: psycopg.AsyncConnection,
+    conn: Conn,
     *,
     owner: str,
     sweep: dict[str, Any],
@@ -251,10 +250,30 @@ async def insert_sweep(
     return row, False  # type: ignore[return-value]
 
 
+async def cancel_sweep(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
+    """Cancel every queued or running variant of the sweep."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT 1 FROM sweeps WHERE id = %s AND owner = %s", (sweep_id, owner)
+        )
+        if await cur.fetchone() is None:
+            raise NotFoundError("sweep", str(sweep_id))
+        cur = await conn.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,"
+            " error = 'cancelled by its owner'"
+            " WHERE sweep_id = %s AND status IN ('queued', 'running')",
+            (sweep_id,),
+        )
+        if cur.rowcount == 0:
+            raise ConflictError(
+                f'Sweep "{sweep_id}" has ended: nothing left to cancel', field="id"
+            )
+
+
 async def get_sweep(
-    conn: psycopg.AsyncConnection, *, owner: str, sweep_id: uuid.UUID
+    conn: Conn, *, owner: str, sweep_id: uuid.UUID
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The sweep row with status counts, and its ended variants (variant, run id, statistics)."""
+    """The sweep row with status counts, and its variants that ran (done or failed)."""
     cur = await conn.execute(
         "SELECT s.id, s.spec, s.n_variants, s.data_version, s.created_at,"
         " count(*) FILTER (WHERE r.status = 'queued') AS n_queued,"
@@ -272,7 +291,7 @@ async def get_sweep(
         raise NotFoundError("sweep", str(sweep_id))
     cur = await conn.execute(
         "SELECT variant, id AS run_id, status, statistics, error FROM runs"
-        " WHERE sweep_id = %s AND status IN ('done', 'failed', 'cancelled') ORDER BY variant",
+        " WHERE sweep_id = %s AND status IN ('done', 'failed') ORDER BY variant",
         (sweep_id,),
     )
     return sweep, await cur.fetchall()

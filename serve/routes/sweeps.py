@@ -47,3 +47,11 @@ async def submit_sweep(
 async def get_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) -> SweepPublic:
     """Progress (n_done of n_total) and the best variants so far, ranked by `rank_by`."""
     return SweepPublic.model_validate(await service.get_sweep(owner, sweep_id))
+
+
+@router.delete(
+    "/sweeps/{sweep_id}", response_model=SweepPublic, responses=error_responses(404, 409)
+)
+async def cancel_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) -> SweepPublic:
+    """Cancel the variants not ended yet; those already done keep their results."""
+    return SweepPublic.model_validate(await service.cancel_sweep(owner, sweep_id))

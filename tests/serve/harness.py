@@ -52,6 +52,10 @@ class Deployed:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=70.0, **kwargs)
 
+    def async_client(self, who: str) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=70.0)
+
     def rows(self) -> dict[str, int]:
         """Rows in the service tables (to show a refused request wrote nothing)."""
         with psycopg.connect(self.database_url) as conn:

@@ -6,9 +6,11 @@ limit is then exact).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import ray
@@ -19,12 +21,18 @@ from tests.serve.harness import SPEC, Deployed, running_service
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 OWNER_LIMIT = 3
+MAX_ONGOING, MAX_QUEUED = 4, 4
 
 
 @pytest.fixture(scope="module")
 def api(server_url, ray_session):
     with running_service(
-        server_url, owner_run_limit=OWNER_LIMIT, max_span_days=400, max_sweep_variants=8
+        server_url,
+        owner_run_limit=OWNER_LIMIT,
+        max_span_days=400,
+        max_sweep_variants=8,
+        max_ongoing_requests=MAX_ONGOING,
+        max_queued_requests=MAX_QUEUED,
     ) as deployed:
         ray.kill(ray.get_actor("dispatcher", namespace="qbt"), no_restart=True)
         yield deployed
@@ -137,6 +145,47 @@ def test_owner_limit_answers_429_with_retry_after(api: Deployed):
     assert refused.json()["error"]["code"] == "too_many_runs"
     assert other_owner.status_code == 202
     assert api.rows()["runs"] == before["runs"] + 1
+
+
+def test_cancelling_a_queued_sweep_cancels_every_variant(api: Deployed):
+    sweep = {"base": SPEC, "grid": {"top_n": [5, 10], "weighting": ["equal", "market_cap"]}}
+    with api.client("alice") as client:
+        location = client.post("/v1/sweeps", json=sweep).headers["location"]
+        with api.client("bob") as other:
+            assert other.delete(location).status_code == 404
+        cancelled = client.delete(location)
+        again = client.delete(location)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled"
+    assert body["n_done"] == body["n_total"] == 4 and body["variants"] == []
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert api.sql(
+        "SELECT DISTINCT status FROM runs WHERE sweep_id = %s", (body["id"],)
+    ) == [("cancelled",)]
+
+
+def test_overload_answers_503_at_once(api: Deployed):
+    """More requests than the replica takes plus the proxy queues: the rest get 503 now."""
+    with api.client("bob") as client:
+        run_id = client.post("/v1/backtests", json=_spec(top_n=4)).json()["id"]  # stays queued
+
+    async def hold(client: httpx.AsyncClient) -> tuple[int, float]:
+        started = time.monotonic()
+        response = await client.get(f"/v1/backtests/{run_id}", params={"wait": 3})
+        return response.status_code, time.monotonic() - started
+
+    async def crowd() -> list[tuple[int, float]]:
+        clients = [api.async_client("bob") for _ in range(3 * (MAX_ONGOING + MAX_QUEUED))]
+        try:
+            return await asyncio.gather(*(hold(c) for c in clients))
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+    answers = asyncio.run(crowd())
+    refused = [seconds for status, seconds in answers if status == 503]
+    assert refused and max(refused) < 2.0
+    assert {status for status, _ in answers} == {200, 503}
 
 
 def test_unknown_route_and_method_answer_json(api: Deployed):

@@ -27,6 +27,7 @@ from cluster.metrics import qbt_metrics
 from dataprep.panel import FactorPanel
 
 REGISTRY_NAME = "dataset_registry"
+HEAD_NODE_RESOURCE = "node:__internal_head__"
 NAMESPACE = "qbt"
 
 PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
@@ -251,6 +252,8 @@ def ensure_registry(
             max_task_retries=-1,
             num_cpus=0,
             max_concurrency=1000,
+            # On the head node: the panels' owner must not go away with a worker node.
+            resources={HEAD_NODE_RESOURCE: 0.001},
         )
         .remote(
             database_url,

@@ -30,7 +30,12 @@ def run_variants(panel: FactorPanel, specs: Sequence[dict[str, Any]]) -> list[di
     return rows
 
 
-run_batch = ray.remote(max_retries=3)(run_variants)
+@ray.remote(max_retries=3, scheduling_strategy="SPREAD")
+def run_batch(panel: FactorPanel, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One batch on whichever node Ray picks (spread over the cluster); the panel argument
+    is resolved from that node's object store, fetched there once for all its tasks."""
+    node = ray.get_runtime_context().get_node_id()
+    return [{**row, "node": node} for row in run_variants(panel, specs)]
 
 
 def run_on_ray(
@@ -41,7 +46,7 @@ def run_on_ray(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every spec in batches of `batch_size` as Ray tasks; rows come back in spec order,
-    each with `variant`, `statistics` (or `error`) and `seconds`."""
+    each with `variant`, `statistics` (or `error`), `seconds` and the `node` it ran on."""
     documents = [spec.model_dump(mode="json") for spec in specs]
     pending = {
         run_batch.remote(panel_ref, documents[part.start : part.stop]): part

@@ -62,7 +62,7 @@ def up(settings: Settings, *, example: bool = True) -> ClusterState:
     deploy(settings, url)
     state.http_url = f"http://{settings.http_host}:{settings.http_port}"
     write_state(settings.home, state)
-    key = demo_key(settings, url)
+    key = demo_key(settings, url, http_url=state.http_url)
     print(f"\nQBT is up: API {state.http_url} (docs {state.http_url}/docs), dashboard "
           f"http://{settings.dashboard_host}:{settings.dashboard_port}")
     print(f"demo API key (admin, owner '{DEMO_OWNER}'): {key}")
@@ -79,14 +79,17 @@ def _pgdata(settings: Settings) -> Path:
     return settings.home.absolute() / "postgres"
 
 
-def demo_key(settings: Settings, database_url: str) -> str:
-    """The demo key kept in QBT_HOME/demo_key (made once; only its hash is in the database)."""
-    from serve.keys import create_key, verify_key
+def demo_key(settings: Settings, database_url: str, *, http_url: str) -> str:
+    """The demo key kept in QBT_HOME/demo_key (made once; only its hash is in the database),
+    made anew when the API does not accept it (e.g. a new database)."""
+    from serve.keys import create_key
 
     path = settings.home / "demo_key"
     if path.exists():
         key = path.read_text().strip()
-        if verify_key(database_url, key) is not None:
+        answer = httpx.get(f"{http_url}/v1/datasets", headers={"Authorization": f"Bearer {key}"},
+                           timeout=30)
+        if answer.status_code == 200:
             return key
     key = create_key(database_url, owner=DEMO_OWNER, admin=True)
     path.write_text(key + "\n")

@@ -26,3 +26,6 @@ def build_app(args: dict[str, Any]) -> serve.Application:
     database_url = overrides.pop("database_url", None) or resolve_database_url(settings)
     options = ServiceOptions.from_settings(settings, **overrides)
     return build_application(settings=settings, database_url=database_url, options=options)
+
+
+app = build_app  # `serve run serve.config:app` works too (the same builder)

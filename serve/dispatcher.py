@@ -60,6 +60,7 @@ class Dispatcher:
         self._last_error: str | None = None
         self._cpus = (0.0, 1)  # (checked at, cluster CPUs)
         self._registry: Any = None
+        self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
         self._listener = Listener(
             database_url,
             channels=[RUNS_CHANNEL],
@@ -123,11 +124,9 @@ class Dispatcher:
         if capacity > 0:
             async with connection(self._pool) as conn:
                 claims = await queue.claim(conn, limit=capacity, lease_s=lease_s)
-            if claims:
+            if claims:  # a finished batch wakes the loop to claim more
                 self._counts["claimed"] += len(claims)
                 await self._launch(claims)
-                if len(claims) == capacity:
-                    self._wake.set()  # there may be more once capacity frees up
         if now - last["metrics"] >= METRICS_EVERY_S:
             async with connection(self._pool) as conn:
                 depth = await queue.queue_depth(conn)

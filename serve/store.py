@@ -27,7 +27,7 @@ SUMMARY_COLUMNS = (
     "id, status, created_at, finished_at, data_version, engine_version, error, statistics"
 )
 RUN_COLUMNS = SUMMARY_COLUMNS + ", spec, sweep_id, variant, attempts, started_at"
-OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one submit at a time
+OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one sweep submit
 RETRY_AFTER_S = 5
 
 

@@ -167,9 +167,12 @@ def test_sweep_runs_every_variant_and_ranks_them(api: Deployed):
         "rank_by": "sharpe",
         "top": 3,
     }
+    key = {"Idempotency-Key": f"sweep-{uuid.uuid4()}"}
     with api.client("alice") as client:
-        accepted = client.post("/v1/sweeps", json=sweep)
+        accepted = client.post("/v1/sweeps", json=sweep, headers=key)
         assert accepted.status_code == 202, accepted.text
+        replayed = client.post("/v1/sweeps", json=sweep, headers=key)
+        assert replayed.json()["id"] == accepted.json()["id"]
         location = accepted.headers["location"]
         deadline = time.monotonic() + 60
         while (body := client.get(location).json())["n_done"] < 4:

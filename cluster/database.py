@@ -24,6 +24,7 @@ def start_embedded_postgres(home: Path) -> str:
             "QBT_DATABASE_URL is unset and the embedded server is not installed: "
             "pip install 'qbt[embedded]' or set QBT_DATABASE_URL"
         ) from None
+    home.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(home.absolute() / "postgres", cleanup_mode=None)
     admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:

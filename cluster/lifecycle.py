@@ -101,15 +101,16 @@ def run_example(http_url: str, key: str) -> dict[str, Any]:
     spec = json.loads(EXAMPLE_SPEC.read_text())
     print(f"\nexample backtest ({EXAMPLE_SPEC.name}) through the API:")
     started = time.perf_counter()
-    response = httpx.post(
-        f"{http_url}/v1/backtests",
-        params={"wait": 120},
-        json=spec,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=180,
-    )
-    response.raise_for_status()
+    headers = {"Authorization": f"Bearer {key}"}
+    response = httpx.post(f"{http_url}/v1/backtests", params={"wait": 60}, json=spec,
+                          headers=headers, timeout=90)
+    if response.status_code not in (200, 202):
+        raise RuntimeError(f"the example run was refused: {response.status_code} {response.text}")
     body = response.json()
+    while body["status"] in ("queued", "running"):
+        time.sleep(1)
+        body = httpx.get(f"{http_url}/v1/backtests/{body['id']}", headers=headers,
+                         timeout=30).json()
     print(f"run {body['id']}: {body['status']} in {time.perf_counter() - started:.1f} s "
           f"(data version {body.get('data_version')})")
     for name, value in (body.get("statistics") or {}).items():

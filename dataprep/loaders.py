@@ -27,6 +27,8 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from dataprep.warehouse import FINANCIAL_VALUES
+
 PG_EPOCH_DAYS = 10_957  # 2000-01-01 (PostgreSQL's binary date epoch) in days since 1970-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 MARKET_TABLES = ("stocks", "stock_prices", "financials", "index_prices")
@@ -40,24 +42,7 @@ STOCK_SCHEMA: dict[str, pl.DataType] = {
     "delisted_on": pl.Date(),
 }
 PRICE_COLUMNS = ("close", "volume", "trading_value", "shares_outstanding")
-STATEMENT_ITEMS = (
-    "revenue",
-    "gross_profit",
-    "operating_income",
-    "net_income",
-    "total_assets",
-    "total_liabilities",
-    "total_equity",
-    "current_assets",
-    "current_liabilities",
-    "cash",
-    "total_debt",
-    "operating_cash_flow",
-    "capex",
-    "depreciation",
-    "interest_expense",
-    "dividends_per_share",
-)
+STATEMENT_ITEMS = FINANCIAL_VALUES  # the statement columns, as the warehouse writes them
 FINANCIAL_SCHEMA: dict[str, pl.DataType] = {
     "code": pl.String(),
     "period_end": pl.Date(),

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+from benchmarks.bench import add_arguments as add_bench_arguments
 from cluster.config import Settings, SettingsError
 
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run a sweep from a SweepSpec JSON file")
     sweep.add_argument("spec", type=Path)
     sweep.add_argument("--json", action="store_true")
+    add_bench_arguments(sub.add_parser("bench", help="QBT's data path beside the older designs"))
     return parser
 
 
@@ -85,6 +87,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "prep": commands.prep,
         "run": commands.run,
         "sweep": commands.sweep,
+        "bench": commands.bench,
     }
 
 

@@ -181,6 +181,16 @@ def print_ranked(rows: list[dict[str, Any]], *, rank_by: str) -> None:
         print(f"{place:>3}. variant {row['variant']:>4}  {rank_by}={shown}  {row['overrides']}")
 
 
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+    import sys
+
+    from benchmarks.bench import run_from_args
+
+    url = args.database_url or resolve_database_url(settings)
+    return run_from_args(args, database_url=url, command=shlex.join(["qbt", *sys.argv[1:]]))
+
+
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from cluster.lifecycle import up as start
 

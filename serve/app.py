@@ -19,7 +19,6 @@ import httpx
 import ray
 from fastapi import FastAPI
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 
 from cluster.config import Settings
 from serve.options import ServiceOptions
@@ -132,6 +131,3 @@ def undeploy() -> None:
     except ValueError:
         pass
 
-
-def ingress_handle() -> DeploymentHandle:
-    return serve.get_app_handle(APP_NAME)

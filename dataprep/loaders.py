@@ -108,7 +108,7 @@ class MarketFrames:
     financials: pl.DataFrame
     index_prices: pl.DataFrame
     statements_from: date
-    version: str
+    version: str  # the data version; with "-START-END" when only a window of it is loaded
 
     @property
     def first_loaded(self) -> date:
@@ -163,6 +163,8 @@ def load_market(
         financials = load_financials(conn, statements_from=statements_from, end=end)
         index_prices = load_index_prices(conn, first=first, end=end)
         version = data_version(conn)
+        if (start, end) != (calendar[0], calendar[-1]):  # a window of the data, not all of it
+            version = f"{version}-{start:%Y%m%d}-{end:%Y%m%d}"
     return MarketFrames(
         start=start,
         end=end,

@@ -57,7 +57,7 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
     returns = _panel_view(grid.returns, grid.offset)
     returns[0] = np.nan  # the day before the panel's first day is not in the panel
     return FactorPanel(
-        version=f"{frames.version}-{frames.start:%Y%m%d}-{frames.end:%Y%m%d}",
+        version=frames.version,
         dates=dates,
         codes=_unicode(stocks["code"]),
         names=_unicode(stocks["name"]),

@@ -11,6 +11,7 @@ import pytest
 import dataprep
 from dataprep import DateRangeError, EmptyDatabaseError, PanelBuildError
 from dataprep.factors import FACTOR_NAMES
+from dataprep.loaders import data_version
 from tests.dataprep.test_factors import N_DAYS, START, day, write_tiny_market
 
 
@@ -50,6 +51,8 @@ def test_defaults_cover_all_the_data(loaded_url: str) -> None:
     assert panel.n_days == N_DAYS and panel.n_stocks == 5
     assert np.isnan(panel.factor("MOM_12_1")[:252]).all()  # no history before the data
     assert not np.isnan(panel.factor("MOM_12_1")[252:, 0]).any()
+    with psycopg.connect(loaded_url) as conn:  # the whole data: the version is the data's own
+        assert panel.version == data_version(conn)
 
 
 def test_empty_database(database_url: str) -> None:

@@ -96,3 +96,12 @@ def test_an_error_inside_a_ray_actor_is_one_line_without_ray_decoration(env, ray
         ray.kill(get_registry())  # it points at this test's database
     line = _one_line_error(capsys)
     assert line.startswith("qbt run: The database holds no stock prices"), line
+
+
+def test_db_demo_loads_then_refuses_to_overwrite(env, capsys):
+    arguments = ["db", "demo", "--stocks", "20", "--start", "2022-01-01", "--end", "2022-06-30"]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert "stocks:         20 rows" in out and "loaded (COPY) in" in out
+    assert main(arguments) == 2
+    assert "qbt db demo --replace" in _one_line_error(capsys)

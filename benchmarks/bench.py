@@ -24,11 +24,14 @@ from benchmarks.datapath.modes import MODES as MODE_NAMES
 
 
 def _modes(text: str) -> tuple[str, ...]:
+    if text.strip() == "none":
+        return ()  # only the HTTP scenario
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in MODE_NAMES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"Got {text!r} for --modes: expected a comma list of {', '.join(MODE_NAMES)}")
+            f"Got {text!r} for --modes: expected a comma list of {', '.join(MODE_NAMES)} "
+            "(or none: only the HTTP scenario)")
     return names
 
 
@@ -47,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="default: 127.0.0.1:6379 if it answers, else a "
                                             "redis-server started on a free port")
     parser.add_argument("--modes", type=_modes, default=MODE_NAMES,
-                        help="comma list (default: all four)")
+                        help="comma list (default: all four; none: only --http)")
     parser.add_argument("--slots", type=_positive, default=os.cpu_count() or 2,
                         help="backtests at once in the throughput phase (default: CPUs)")
     parser.add_argument("--runs", type=_positive, help="throughput backtests (default 100)")
@@ -76,6 +79,8 @@ def run_from_args(args: argparse.Namespace, *, database_url: str, command: str) 
 
     if args.http_url and not args.http_key:
         raise ValueError("--http needs --key (create one with: qbt keys create --owner bench)")
+    if not args.modes and not args.http_url:
+        raise ValueError("--modes none runs nothing without --http URL --key KEY")
     if not 0 < args.memory_fraction <= 1:
         raise ValueError(f"Got {args.memory_fraction} for --memory-fraction: expected (0, 1]")
     size = with_overrides(

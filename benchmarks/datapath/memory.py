@@ -28,16 +28,26 @@ MB = 1024**2
 RAY_SERVICE_WORDS = ("Agent", "SpillWorker", "RestoreWorker", "DeleteWorker")
 
 
-def pss_bytes(pid: int) -> int | None:
-    """PSS of one process in bytes; None when it has exited or cannot be read."""
+def pss_parts(pid: int) -> tuple[int, int] | None:
+    """(PSS, its shared-memory part: Pss_Shmem) of one process in bytes; None when it has
+    exited or cannot be read."""
+    pss = shmem = None
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
             for line in rollup:
                 if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
+                    pss = int(line.split()[1]) * 1024
+                elif line.startswith(b"Pss_Shmem:"):
+                    shmem = int(line.split()[1]) * 1024
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return None
+    return None if pss is None else (pss, shmem or 0)
+
+
+def pss_bytes(pid: int) -> int | None:
+    """PSS of one process in bytes; None when it has exited or cannot be read."""
+    parts = pss_parts(pid)
+    return None if parts is None else parts[0]
 
 
 def mem_available_bytes() -> int:
@@ -100,10 +110,12 @@ class Sample:
     total: int
     by_role: dict[str, int]
     processes: dict[str, int]  # role -> count of processes
+    shmem: int  # the part of `total` in shared memory (Ray's object store lives there)
 
     def as_json(self) -> dict[str, object]:
         return {
             "total_mb": round(self.total / MB, 1),
+            "shmem_mb": round(self.shmem / MB, 1),
             "by_role_mb": {k: round(v / MB, 1) for k, v in sorted(self.by_role.items())},
             "processes": dict(sorted(self.processes.items())),
         }
@@ -112,13 +124,15 @@ class Sample:
 def sample(involved: Involved) -> Sample:
     by_role: dict[str, int] = {}
     counts: dict[str, int] = {}
+    shmem = 0
     for pid, role in involved.roles().items():
-        pss = pss_bytes(pid)
-        if pss is None:
+        parts = pss_parts(pid)
+        if parts is None:
             continue
-        by_role[role] = by_role.get(role, 0) + pss
+        by_role[role] = by_role.get(role, 0) + parts[0]
         counts[role] = counts.get(role, 0) + 1
-    return Sample(time.monotonic(), sum(by_role.values()), by_role, counts)
+        shmem += parts[1]
+    return Sample(time.monotonic(), sum(by_role.values()), by_role, counts, shmem)
 
 
 class Monitor:

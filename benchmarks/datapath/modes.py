@@ -235,8 +235,18 @@ def prepare_redis(
         "blob_bytes": len(blob),
         "codec": codec,
         "codec_trials": trials,
+        "redis_client": f"redis-py {redis.__version__}, "
+                        + ("hiredis parser" if _hiredis() else "pure-Python parser (no hiredis)"),
         "peak_rss_bytes": peak_rss_bytes(),
     }
+
+
+def _hiredis() -> bool:
+    try:
+        from redis.utils import HIREDIS_AVAILABLE
+    except ImportError:
+        return False
+    return bool(HIREDIS_AVAILABLE)
 
 
 def _best_read(client: Any, key: str, *, repeats: int = 3) -> float:

@@ -328,14 +328,18 @@ def prep_table(modes: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {took} | {prep.get('rows_read', 0):,} | "
                      f"{size_text(prep.get('bytes_received'))} | {size_text(blob)} | {fmt} | "
                      f"{'-' if rss is None else f'{rss:,.0f} MB'} |")
+    clients = {(_get(modes.get(n, {}), "prep") or {}).get("redis_client") for n in MODES} - {None}
+    if clients:
+        lines += ["", "Redis client: " + "; ".join(sorted(clients)) + "."]
     return lines
 
 
 def breakdown_table(modes: dict[str, Any], levels: list[int]) -> list[str]:
     roles = ("driver", "workers", "ray-system", "registry", "redis", "postgres", "other")
     lines = ["PSS at the peak sample, by process role (MB; workers: count):", "",
-             "| mode | concurrent | total | " + " | ".join(roles) + " | worker peak RSS |",
-             "|---|---:|---:|" + "---:|" * len(roles) + "---:|"]
+             "| mode | concurrent | total | of which shared memory | " + " | ".join(roles)
+             + " | worker peak RSS |",
+             "|---|---:|---:|---:|" + "---:|" * len(roles) + "---:|"]
     for name in MODES:
         for level in levels:
             record = _get(modes.get(name, {}), "memory", str(level))
@@ -349,7 +353,8 @@ def breakdown_table(modes: dict[str, Any], levels: list[int]) -> list[str]:
                 cells.append("-" if value is None else
                              f"{value:,.0f}" + (f" ({count})" if role == "workers" else ""))
             rss = record.get("worker_peak_rss_mb")
-            lines.append(f"| {name} | {level} | {peak['total_mb']:,.0f} | " + " | ".join(cells)
+            lines.append(f"| {name} | {level} | {peak['total_mb']:,.0f} | "
+                         f"{peak.get('shmem_mb', 0):,.0f} | " + " | ".join(cells)
                          + f" | {'-' if rss is None else f'{rss:,.0f}'} |")
     return lines
 

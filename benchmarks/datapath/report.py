@@ -195,6 +195,22 @@ def build(
 
 # -- markdown -----------------------------------------------------------------------------
 
+def how_measured(interval_s: float) -> str:
+    return (
+        "How each column is measured: *data access*: in the worker, from asking for the data to "
+        "holding the FactorPanel the engine takes (db-per-run: COPY + 54 factors; Redis: GET + "
+        "decompress + decode/rebuild; Ray: `ray.get` of the registry's ObjectRef). *End to "
+        "end*: in the driver, from handing the backtest to an idle warmed worker (or submitting "
+        "the task) to holding its result. *DB rows*: rows PostgreSQL returned (the loader's "
+        "frames, its calendar and version queries). *Bytes moved*: TCP bytes the worker "
+        "received during the data access (kernel counters); Ray's panel is mapped from shared "
+        "memory, not received. *PSS*: summed `/proc/PID/smaps_rollup` PSS of the driver, its "
+        "worker processes (Ray: gcs, raylet with the object store, agents, registry actor, task "
+        "workers) and the servers they read (Redis; PostgreSQL backends), peak of samples every "
+        f"{interval_s:g} s; shared pages count once. *MB per extra concurrent backtest*: (peak at "
+        "the highest level - peak at 1) / (level - 1)."
+    )
+
 
 def seconds(value: float | None) -> str:
     if value is None:
@@ -290,6 +306,7 @@ def markdown(report: dict[str, Any]) -> str:
         if name in modes:
             lines.append(mode_row(modes[name], levels=levels, notes=notes))
     lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, start=1)]
+    lines += ["", how_measured(plan["sample_interval_s"])]
     lines += ["", "Ratios (same run):", ""]
     for entry in report["ratios"]:
         memory = (f"memory at {entry['memory_level']} concurrent {entry['memory_ratio']:,.1f}x "
@@ -376,6 +393,9 @@ def http_lines(http: dict[str, Any]) -> list[str]:
         return [f"HTTP scenario ({http.get('users')} users, {http.get('url')}): failed: "
                 f"{http.get('error')}"]
     outcomes = http.get("outcomes") or {}
+    errors = http.get("errors") or {}
+    details = [f"Status codes: {http.get('status_codes')}."]
+    details += [f"Errors: {n} x {kind}" for kind, n in list(errors.items())[:5]]
     return [
         f"HTTP scenario: {http['clients']} users, one backtest each, through {http['url']}:",
         "",
@@ -385,5 +405,7 @@ def http_lines(http: dict[str, Any]) -> list[str]:
         f"| {http['clients']} | {seconds(http.get('wall_s'))} | {http.get('runs_per_s')} | "
         f"{http.get('submit_ms_p50')} ms | {http.get('submit_ms_p99')} ms | "
         f"{outcomes.get('done', 0)} | {outcomes.get('failed', 0)} | "
-        f"{sum((http.get('errors') or {}).values())} | {http.get('server_errors_5xx')} |",
+        f"{sum(errors.values())} | {http.get('server_errors_5xx')} |",
+        "",
+        *details,
     ]

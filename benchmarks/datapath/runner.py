@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -187,7 +188,7 @@ def _run_driver(mode: str, *, plan_path: Path, folder: Path, timeout_s: float) -
                                text=True, start_new_session=True,
                                env={**os.environ, "RAY_AUTH_MODE": "token"})
     tail: deque[str] = deque(maxlen=20)
-    timer = threading.Timer(timeout_s, process.kill)
+    timer = threading.Timer(timeout_s, _kill_group, args=(process.pid,))
     timer.start()
     try:
         assert process.stdout is not None
@@ -195,6 +196,9 @@ def _run_driver(mode: str, *, plan_path: Path, folder: Path, timeout_s: float) -
             tail.append(line.rstrip())
             print(line, end="", file=sys.stderr, flush=True)
         code = process.wait()
+    except BaseException:  # Ctrl-C here does not reach the driver's own session
+        _kill_group(process.pid)
+        raise
     finally:
         timer.cancel()
     if out.exists():
@@ -202,6 +206,14 @@ def _run_driver(mode: str, *, plan_path: Path, folder: Path, timeout_s: float) -
     reason = (f"timed out after {timeout_s:.0f} s" if time.monotonic() - began >= timeout_s
               else f"driver exited with code {code}")
     return {"mode": mode, "status": "failed", "error": f"{reason}: " + " | ".join(list(tail)[-5:])}
+
+
+def _kill_group(pgid: int) -> None:
+    """The driver and every process it started (its worker processes, Ray's)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _run_http(options: Options, plan: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,303 @@
+"""Faults and exposure of a real `qbt up` deployment (own Ray head with its dashboard and
+token auth, throwaway PostgreSQL): a killed backtest worker, a stopped database, a whole-app
+`qbt down` / `qbt up`; what listens where, and a Ray driver without the token.
+
+The tests run in file order on one deployment; the restart test comes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.reliability.clients import DAILY_3Y, AnswerLog, client, submit_all
+from tests.reliability.deployment import REPO, Deployment, qbt_deployment
+from tests.reliability.ledger import Tally, account, status_counts, wait_ended
+
+pytestmark = [pytest.mark.slow]
+
+RESTART_VARIANTS, RESTART_RUNS = 120, 20
+TASK = "run_claims_task"  # the Ray task that runs a batch of claimed runs (serve/tasks.py)
+LIGHT = {
+    "start": "2022-01-03",
+    "end": "2022-12-29",
+    "ranking": [{"factor": "PBR", "ascending": True}, {"factor": "MOM_3M"}],
+    "top_n": 10,
+}
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    # Not under pytest's tmp folder: that one is private to root, and PostgreSQL runs as
+    # pgserver's own user when the tests run as root.
+    with tempfile.TemporaryDirectory(prefix="qbt-reliability-") as folder:
+        with qbt_deployment(Path(folder)) as deployed:
+            yield deployed
+
+
+def _sweep_ids(deployment: Deployment, sweep_id: str) -> list[str]:
+    rows = deployment.sql("SELECT id::text FROM runs WHERE sweep_id = %s", (sweep_id,))
+    return [row[0] for row in rows]
+
+
+def _ray_state(*args: str) -> Any:
+    """tests/reliability/ray_state.py in its own process (see there why)."""
+    done = subprocess.run([sys.executable, "-m", "tests.reliability.ray_state", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.chaos
+def test_killed_backtest_worker_is_retried_with_the_same_result(
+    deployment: Deployment, tally: Tally
+):
+    with deployment.client("alice") as http:
+        reference = http.post("/v1/backtests", params={"wait": 60}, json=DAILY_3Y)
+        assert reference.status_code == 200, reference.text
+        # 60 copies of the same spec: one claim, four tasks of 15 runs (~3 s each).
+        sweep = http.post("/v1/sweeps", json={"base": DAILY_3Y, "grid": {"top_n": [25] * 60}})
+        assert sweep.status_code == 202, sweep.text
+    sweep_id = sweep.json()["id"]
+
+    victim = _ray_state("kill-running", deployment.dashboard, TASK, "60")
+    assert victim, "no run_claims_task was seen RUNNING"
+    tally.faults += 1
+
+    ids = _sweep_ids(deployment, sweep_id)
+    seconds = wait_ended(deployment.database_url, ids, timeout_s=120)
+    result = account(deployment.database_url, ids)
+    tally.add_runs(result)
+    tally.add_runs(account(deployment.database_url, [reference.json()["id"]]))
+    attempts = _ray_state("attempts", deployment.dashboard, victim["task_id"])
+    statistics = deployment.sql(
+        "SELECT DISTINCT statistics::text FROM runs WHERE sweep_id = %s", (sweep_id,)
+    )
+    tally.notes.update(killed_pid=victim["pid"], recovered_s=round(seconds, 1),
+                       task_attempts=attempts, **result.summary())
+
+    assert result.done == len(ids) == 60, result
+    assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
+    assert result.max_attempts == 1 and result.requeued == 0, result  # Ray retried the task
+    assert [0, "FAILED"] in attempts and [1, "FINISHED"] in attempts, attempts
+    assert not psutil.pid_exists(victim["pid"])
+    assert len(statistics) == 1  # every copy, the retried ones too, has one same result
+    assert json.loads(statistics[0][0]) == reference.json()["statistics"]
+
+
+async def _submit_through_outage(
+    deployment: Deployment, log: AnswerLog, *, outage_s: float
+) -> dict[str, Any]:
+    """Three clients submit (one every ~0.3 s each) while the database is stopped for
+    `outage_s`; returns the accepted ids and the timeline."""
+    accepted: list[tuple[float, str]] = []
+    answers: list[tuple[float, float, int]] = []  # (sent at, seconds, status)
+    stop = asyncio.Event()
+
+    async def submitter(number: int) -> None:
+        async with client(deployment.url, deployment.keys["carol"], timeout_s=30) as http:
+            while not stop.is_set():
+                sent = time.monotonic()
+                response = await http.post("/v1/backtests", json={**LIGHT, "top_n": 5 + number})
+                seconds = time.monotonic() - sent
+                log.note(response, seconds=seconds)
+                answers.append((sent, seconds, response.status_code))
+                if response.status_code == 202:
+                    accepted.append((time.monotonic(), response.json()["id"]))
+                elif response.status_code == 503:
+                    body = response.json()
+                    assert body["error"]["code"] == "unavailable", body
+                    assert "Traceback" not in response.text
+                await asyncio.sleep(0.3)
+
+    async def accepted_since(moment: float, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while sum(1 for at, _ in accepted if at > moment) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    tasks = [asyncio.ensure_future(submitter(n)) for n in range(3)]
+    try:
+        await accepted_since(0.0, 5, 30)
+        stopped_at = time.monotonic()
+        await asyncio.to_thread(deployment.postgres.stop)
+        down_at = time.monotonic()
+        async with client(deployment.url, deployment.keys["carol"]) as http:
+            health = (await http.get("/healthz")).json()
+        await asyncio.sleep(outage_s)  # the outage itself: submits keep coming meanwhile
+        await asyncio.to_thread(deployment.postgres.start)
+        back_at = time.monotonic()
+        await accepted_since(back_at, 5, 60)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    first_after = min((at for at, _ in accepted if at > back_at), default=None)
+    return {
+        "ids": [ident for _, ident in accepted],
+        "answers": answers,
+        "stopped_at": stopped_at,
+        "down_at": down_at,
+        "back_at": back_at,
+        "health_while_down": health,
+        "recovered_after_s": None if first_after is None else first_after - back_at,
+    }
+
+
+@pytest.mark.chaos
+def test_database_outage_answers_503_then_recovers(deployment: Deployment, tally: Tally):
+    log = AnswerLog()
+    outage = asyncio.run(_submit_through_outage(deployment, log, outage_s=4.0))
+    tally.faults += 1
+    ids = outage["ids"]
+    seconds = wait_ended(deployment.database_url, ids, timeout_s=120)
+    result = account(deployment.database_url, ids)
+    tally.add_runs(result)
+    tally.requests += log.requests
+    tally.unavailable_503 += log.unavailable_503
+    tally.server_errors += len(log.server_errors)
+    while_down = [  # requests that began and ended while the database was stopped
+        status for sent, seconds, status in outage["answers"]
+        if outage["down_at"] <= sent and sent + seconds < outage["back_at"]
+    ]
+    tally.notes.update(statuses=dict(log.statuses), slowest_answer_s=round(log.slowest_s, 2),
+                       recovered_after_s=outage["recovered_after_s"], ended_s=round(seconds, 1),
+                       answers_while_down=len(while_down), **result.summary())
+
+    assert while_down and set(while_down) == {503}, while_down
+    assert outage["health_while_down"] == {"status": "ok", "database": "unavailable"}
+    assert set(log.statuses) <= {202, 503}, log.statuses
+    assert not log.refusals_without_retry_after and not log.server_errors
+    assert log.slowest_s < 10, log.slowest_s  # a quick 503, not a hang
+    assert outage["recovered_after_s"] is not None and outage["recovered_after_s"] < 30
+    assert result.lost == 0, result  # nothing accepted was lost
+    assert result.done + result.failed_with_reason == result.accepted, result
+    assert result.ended_twice == 0 and result.written_twice == 0, result
+
+
+def _listeners(port: int) -> set[str]:
+    return {
+        conn.laddr.ip
+        for conn in psutil.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+    }
+
+
+def _outside_address() -> str | None:
+    """An address of this machine other than loopback (what another host would reach)."""
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family.name == "AF_INET" and not address.address.startswith("127."):
+                return address.address
+    return None
+
+
+def _reaches(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.security
+def test_api_and_dashboard_listen_on_loopback_only(deployment: Deployment, tally: Tally):
+    api, dashboard = _listeners(deployment.http_port), _listeners(deployment.dashboard_port)
+    gcs = _listeners(deployment.gcs_port)
+    outside = _outside_address()
+    tally.notes.update(api=sorted(api), dashboard=sorted(dashboard), gcs=sorted(gcs),
+                       outside_address=outside)
+    assert api == {"127.0.0.1"}, api
+    assert dashboard == {"127.0.0.1"}, dashboard
+    if outside is not None:  # from another host's point of view
+        assert not _reaches(outside, deployment.http_port)
+        assert not _reaches(outside, deployment.dashboard_port)
+        tally.notes["gcs_reachable_from_outside_address"] = _reaches(outside, deployment.gcs_port)
+
+
+def _driver(address: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    code = f"import ray; ray.init(address={address!r}); print('connected')"
+    return subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.security
+def test_gcs_refuses_a_driver_without_the_token(
+    deployment: Deployment, tally: Tally, tmp_path: Path
+):
+    address = f"127.0.0.1:{deployment.gcs_port}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    base.update(RAY_AUTH_MODE="token", RAY_NUM_REDIS_GET_RETRIES="3")  # give up after ~3 s
+    no_token_home = str(tmp_path)  # no ~/.ray/auth_token there
+    drivers = {
+        "wrong token": _driver(address, {**base, "HOME": no_token_home,
+                                         "RAY_AUTH_TOKEN": "f" * 32}),
+        # A client that does not do token auth at all (sends no token).
+        "no token": _driver(address, {**base, "HOME": no_token_home,
+                                      "RAY_AUTH_MODE": "disabled"}),
+        "the cluster's token": _driver(address, base),  # ~/.ray/auth_token, as qbt up uses
+    }
+    outcomes = {name: (p.wait(timeout=120), *p.communicate()) for name, p in drivers.items()}
+    tally.hostile += 2
+    tally.notes.update({name: code for name, (code, _, _) in outcomes.items()})
+    for name in ("wrong token", "no token"):
+        code, out, err = outcomes[name]
+        assert code != 0 and "connected" not in out, (name, out, err[-2000:])
+        assert "Authentication token is missing or incorrect" in err, (name, err[-2000:])
+    code, out, err = outcomes["the cluster's token"]
+    assert code == 0 and "connected" in out, err[-2000:]  # the refusal is the token's doing
+
+
+@pytest.mark.chaos
+def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment, tally: Tally):
+    # More work than the two cores finish before `qbt down` stops the dispatcher (~0.1 s a
+    # run): a sweep of 120 variants and 20 single runs; some are still queued, some running.
+    with deployment.client("bob") as http:
+        sweep = http.post("/v1/sweeps", json={
+            "base": DAILY_3Y, "grid": {"top_n": [5 + i % 40 for i in range(RESTART_VARIANTS)]},
+        })
+        assert sweep.status_code == 202, sweep.text
+    ids = _sweep_ids(deployment, sweep.json()["id"])
+    ids += submit_all(deployment.url, deployment.keys["bob"],
+                      [{**DAILY_3Y, "top_n": 5 + i} for i in range(RESTART_RUNS)])
+    clock = time.monotonic()
+    down = deployment.down()
+    timings = {"down_s": time.monotonic() - clock}
+    tally.faults += 1
+    assert down.returncode == 0, down.stderr[-2000:]
+    at_down = status_counts(deployment.database_url, ids)
+    # The dead dispatcher's leases (60 s by default) would expire on their own; move the
+    # clock instead of waiting for them.
+    expired = deployment.sql(
+        "UPDATE runs SET lease_until = now() WHERE status = 'running' AND id = ANY(%s::uuid[])"
+        " RETURNING id", (ids,),
+    )
+    clock = time.monotonic()
+    up = deployment.up()
+    timings["up_s"] = time.monotonic() - clock
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
+    timings["ended_after_up_s"] = wait_ended(deployment.database_url, ids, timeout_s=120)
+    result = account(deployment.database_url, ids)
+    tally.add_runs(result)
+    tally.notes.update(at_down=at_down, leases_expired=len(expired),
+                       **{k: round(v, 1) for k, v in timings.items()}, **result.summary())
+
+    assert at_down.get("queued", 0) >= 1 and at_down.get("running", 0) >= 1, at_down
+    assert result.lost == 0, result
+    assert result.done + result.failed_with_reason == len(ids), result
+    assert result.ended_twice == 0 and result.written_twice == 0, result
+    with deployment.client("bob") as http:  # the API after the restart answers for them
+        listed = http.get("/v1/backtests", params={"limit": 100}).json()["items"]
+        swept = http.get(f"/v1/sweeps/{sweep.json()['id']}").json()
+    assert {item["id"] for item in listed} >= set(ids[-RESTART_RUNS:])
+    assert swept["status"] == "done" and swept["n_done"] == RESTART_VARIANTS, swept

@@ -130,8 +130,22 @@ def test_qbt_bench_is_a_cli_command():
     args = build_parser().parse_args(["bench", "--quick", "--modes", "redis-arrow,db-per-run"])
     assert args.command == "bench" and args.quick
     assert args.modes == ("redis-arrow", "db-per-run")
+    assert build_parser().parse_args(["bench"]).modes == MODES
+    assert build_parser().parse_args(["bench", "--modes", "none"]).modes == ()
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--modes", "memcached"])
+
+
+def test_http_errors_are_grouped_by_kind():
+    from benchmarks.datapath.httpstep import error_kinds
+
+    errors = {
+        "HTTP 408: Request fc296bdc-882a-41de-b2fc-12f21cccd50d timed out after 90.0s.": 1,
+        "HTTP 408: Request 0d410280-8ad7-44dd-b47c-e7986c1297c0 timed out after 90.0s.": 2,
+        "ReadTimeout": 1,
+    }
+    assert error_kinds(errors) == {"HTTP 408: Request <id> timed out after 90.0s.": 3,
+                                   "ReadTimeout": 1}
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serve.errors import (
     AuthenticationError,
@@ -50,8 +51,14 @@ def error_response(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "field": field}}
+    body = {"error": {"code": code, "message": _utf8(message), "field": _utf8(field)}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _utf8(text: str | None) -> str | None:
+    """The text with anything UTF-8 cannot encode (an unpaired surrogate echoed from the input,
+    e.g. "\\ud800") escaped, so the error answer itself cannot fail."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def field_name(loc: tuple[Any, ...]) -> str | None:
@@ -103,14 +110,26 @@ def _validation_error(_request: Request, err: Exception) -> JSONResponse:
     return error_response(422, code="invalid", message=message, field=field)
 
 
-def _http_error(_request: Request, err: Exception) -> JSONResponse:
+def _http_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, StarletteHTTPException)
+    headers = dict(err.headers or {})
+    if err.status_code == 405:  # Starlette names only the first route's methods
+        headers["Allow"] = _allowed_methods(request)
     return error_response(
         err.status_code,
         code=HTTP_CODES.get(err.status_code, "http_error"),
         message=str(err.detail),
-        headers=dict(err.headers or {}),
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (the Allow header of a 405)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -31,6 +31,32 @@ OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one 
 RETRY_AFTER_S = 5
 
 
+def check_storable(document: Any, *, path: str = "") -> None:
+    """PostgreSQL text and jsonb hold neither NUL characters nor unpaired surrogates (valid
+    JSON can carry both): refuse them with a 422 naming the field, not a failed INSERT."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            name = (f"{path}.{key}" if path else key) if key.isidentifier() else f"{path}[{key!r}]"
+            check_storable(key, path=name)
+            check_storable(value, path=name)
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            check_storable(value, path=f"{path}[{index}]")
+    elif isinstance(document, str):
+        try:
+            document.encode("utf-8")
+            ok = "\x00" not in document
+        except UnicodeEncodeError:
+            ok = False
+        if not ok:
+            shown = ascii(document[:60])[1:-1]
+            raise InvalidInputError(
+                f'Got "{shown}" for {path or "the body"}: text may not hold NUL characters '
+                "or unpaired surrogates",
+                field=path or None,
+            )
+
+
 async def _lock_owner(conn: Conn, owner: str) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK_SPACE, owner)
@@ -83,6 +109,7 @@ async def insert_run(
 ) -> tuple[dict[str, Any], bool]:
     """Queue a run, committed before this returns; (row, replayed). A reused Idempotency-Key
     answers the run it created; `limit` unfinished runs raise QuotaExceededError."""
+    check_storable(spec)
     replay = {"table": "runs", "columns": "id, status, data_version", "owner": owner}
     if idempotency_key is not None:
         row = await _replayed(conn, **replay, key=idempotency_key, spec=spec)
@@ -211,6 +238,7 @@ async def insert_sweep(
     limit: int,
 ) -> tuple[dict[str, Any], bool]:
     """Queue a sweep (one runs row per variant), committed before this returns."""
+    check_storable(sweep)
     async with conn.transaction():
         await _lock_owner(conn, owner)
         if idempotency_key is not None:

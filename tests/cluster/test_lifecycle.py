@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dataprep.warehouse import load_demo
-from tests.cluster.test_ray_job import free_port
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -3,7 +3,6 @@ market, the Serve app on a free port of the session's Ray, three API keys."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from dataprep.warehouse import load_demo
 from serve.keys import create_key
 from serve.options import ServiceOptions
 from tests.conftest import create_database, drop_database
+from tests.ports import free_port
 
 DEMO = {"n_stocks": 60, "start": date(2021, 1, 1), "end": date(2022, 12, 31), "seed": 11}
 ACTORS = (("dispatcher", "qbt"), ("dataset_registry", "qbt"))
@@ -32,14 +32,6 @@ SPEC: dict[str, Any] = {
     "ranking": [{"factor": "PBR", "ascending": True}, {"factor": "MOM_3M"}],
     "top_n": 10,
 }
-
-
-def free_port(start: int = 18000) -> int:
-    for port in range(start, start + 500):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 18000..18500")
 
 
 @dataclass

@@ -41,6 +41,7 @@ STATUS: dict[type[ServiceError], int] = {
 }
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def error_response(
@@ -125,11 +126,11 @@ def _http_error(request: Request, err: Exception) -> JSONResponse:
 
 def _allowed_methods(request: Request) -> str:
     """Every method some route of this path takes (the Allow header of a 405)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    )
 
 
 def _unexpected(request: Request, err: Exception) -> JSONResponse:

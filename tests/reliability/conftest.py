@@ -43,6 +43,8 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
     counts.seconds = round(time.monotonic() - started, 1)
     report = getattr(request.node, "rep_call", None)
     outcome = "not run" if report is None else report.outcome
+    if report is not None and hasattr(report, "wasxfail"):
+        outcome = "xfailed" if report.skipped else "xpassed"
     record(counts, outcome=outcome, session=_SESSION)
     print("\n" + counts.line())
 

@@ -26,7 +26,7 @@ from tests.reliability.ledger import Tally, account, status_counts, wait_ended
 
 pytestmark = [pytest.mark.slow]
 
-RESTART_VARIANTS, RESTART_RUNS = 120, 20
+RESTART_VARIANTS, RESTART_RUNS = 240, 20
 TASK = "run_claims_task"  # the Ray task that runs a batch of claimed runs (serve/tasks.py)
 LIGHT = {
     "start": "2022-01-03",
@@ -134,6 +134,7 @@ async def _submit_through_outage(
         async with client(deployment.url, deployment.keys["carol"]) as http:
             health = (await http.get("/healthz")).json()
         await asyncio.sleep(outage_s)  # the outage itself: submits keep coming meanwhile
+        starting_at = time.monotonic()  # down for sure until here
         await asyncio.to_thread(deployment.postgres.start)
         back_at = time.monotonic()
         await accepted_since(back_at, 5, 60)
@@ -146,6 +147,7 @@ async def _submit_through_outage(
         "answers": answers,
         "stopped_at": stopped_at,
         "down_at": down_at,
+        "starting_at": starting_at,
         "back_at": back_at,
         "health_while_down": health,
         "recovered_after_s": None if first_after is None else first_after - back_at,
@@ -164,13 +166,15 @@ def test_database_outage_answers_503_then_recovers(deployment: Deployment, tally
     tally.requests += log.requests
     tally.unavailable_503 += log.unavailable_503
     tally.server_errors += len(log.server_errors)
-    while_down = [  # requests that began and ended while the database was stopped
+    while_down = [  # requests that began and ended while the database was surely stopped
         status for sent, seconds, status in outage["answers"]
-        if outage["down_at"] <= sent and sent + seconds < outage["back_at"]
+        if outage["down_at"] <= sent and sent + seconds < outage["starting_at"]
     ]
     tally.notes.update(statuses=dict(log.statuses), slowest_answer_s=round(log.slowest_s, 2),
                        recovered_after_s=outage["recovered_after_s"], ended_s=round(seconds, 1),
-                       answers_while_down=len(while_down), **result.summary())
+                       while_down=while_down, health_while_down=outage["health_while_down"],
+                       refusals=log.refusals, no_retry_after=log.refusals_without_retry_after,
+                       **result.summary())
 
     assert while_down and set(while_down) == {503}, while_down
     assert outage["health_while_down"] == {"status": "ok", "database": "unavailable"}
@@ -261,7 +265,8 @@ def test_gcs_refuses_a_driver_without_the_token(
 @pytest.mark.chaos
 def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment, tally: Tally):
     # More work than the two cores finish before `qbt down` stops the dispatcher (~0.1 s a
-    # run): a sweep of 120 variants and 20 single runs; some are still queued, some running.
+    # run): a sweep of 240 variants and 20 single runs. When the dispatcher dies some are
+    # running (claimed, leased) and usually some are still queued.
     with deployment.client("bob") as http:
         sweep = http.post("/v1/sweeps", json={
             "base": DAILY_3Y, "grid": {"top_n": [5 + i % 40 for i in range(RESTART_VARIANTS)]},
@@ -292,7 +297,7 @@ def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment
     tally.notes.update(at_down=at_down, leases_expired=len(expired),
                        **{k: round(v, 1) for k, v in timings.items()}, **result.summary())
 
-    assert at_down.get("queued", 0) >= 1 and at_down.get("running", 0) >= 1, at_down
+    assert at_down.get("queued", 0) + at_down.get("running", 0) >= 10, at_down
     assert result.lost == 0, result
     assert result.done + result.failed_with_reason == len(ids), result
     assert result.ended_twice == 0 and result.written_twice == 0, result

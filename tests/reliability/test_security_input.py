@@ -27,6 +27,7 @@ FUZZ_EXAMPLES = 12
 # that fits the schema may still not fit the data (unknown factor, dates outside it: 422).
 EXCLUDED_CHECKS = "use_after_free,ensure_resource_availability,positive_data_acceptance"
 JSON = {"content-type": "application/json"}
+SPEC_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def _raw(text: str) -> dict[str, Any]:
@@ -237,3 +238,17 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     assert not summary["failures"] and not summary["errors"], done.stdout[-6000:]
     assert done.returncode == 0, done.stdout[-6000:]
     assert not any(status >= 500 for status in statuses), statuses
+
+
+def test_method_not_allowed_names_every_method_of_the_path(service: Deployed, tally: Tally):
+    with service.client("alice") as http:
+        answers = {path: http.request("PUT", path) for path in (
+            "/v1/backtests", f"/v1/backtests/{SPEC_ID}", f"/v1/sweeps/{SPEC_ID}")}
+    tally.requests += len(answers)
+    allowed = {path: answer.headers.get("allow") for path, answer in answers.items()}
+    assert {answer.status_code for answer in answers.values()} == {405}
+    assert allowed == {
+        "/v1/backtests": "GET, POST",
+        f"/v1/backtests/{SPEC_ID}": "DELETE, GET",
+        f"/v1/sweeps/{SPEC_ID}": "DELETE, GET",
+    }

@@ -283,7 +283,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {machine.get('cpu')}, {machine.get('logical_cpus')} CPUs, "
         f"{machine.get('memory_gb')} GB RAM ({machine.get('memory_available_gb_at_start')} GB "
-        f"available at start), {machine.get('os')}; Python {machine.get('python')}, Ray "
+        f"available at start; load average {(machine.get('load_average_at_start') or ['?'])[0]}"
+        f" at start, {(machine.get('load_average_1_5_15') or ['?'])[0]} at the end), "
+        f"{machine.get('os')}; Python {machine.get('python')}, Ray "
         f"{machine.get('ray_version')}, PostgreSQL {machine.get('postgresql')}, Redis "
         f"{machine.get('redis_server') or '-'}.",
         f"Command: `{report['command']}`",

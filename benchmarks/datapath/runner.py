@@ -90,6 +90,7 @@ def with_overrides(size: Size, **overrides: Any) -> Size:
 def run_suite(options: Options) -> tuple[dict[str, Any], str, Path]:
     """Run everything; answers (report, markdown, path of the JSON written)."""
     started_at = datetime.now().astimezone()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     size = options.size
     database_url, quick_db = options.database_url, None
     endpoint = redis_endpoint(options.redis_url) if set(options.modes) & set(REDIS_MODES) else None
@@ -105,6 +106,7 @@ def run_suite(options: Options) -> tuple[dict[str, Any], str, Path]:
         modes = _run_modes(options, plan=plan, endpoint=endpoint)
         http = _run_http(options, plan) if options.http_url else None
         info = machine(database_url=database_url, redis_url=endpoint.url if endpoint else None)
+        info["load_average_at_start"] = load_at_start
     finally:
         if endpoint is not None:
             endpoint.stop()

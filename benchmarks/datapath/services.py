@@ -114,6 +114,7 @@ def machine(*, database_url: str, redis_url: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "postgresql": postgres,
         "git_commit": _git_commit(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
     for package in ("ray", "numpy", "polars", "pyarrow", "psycopg", "redis"):
         try:

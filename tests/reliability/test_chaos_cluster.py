@@ -90,7 +90,6 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
     assert result.max_attempts == 1 and result.requeued == 0, result  # Ray retried the task
     assert [0, "FAILED"] in attempts and [1, "FINISHED"] in attempts, attempts
-    assert not psutil.pid_exists(victim["pid"])
     assert len(statistics) == 1  # every copy, the retried ones too, has one same result
     assert json.loads(statistics[0][0]) == reference.json()["statistics"]
 

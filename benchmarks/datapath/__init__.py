@@ -3,8 +3,9 @@
 Four modes give the same engine the same strategies over the same window; only how a
 backtest gets its 54-factor panel differs (`modes`). Where each step lives:
 
-- `runner`: the run: market (a tiny fresh one for `--quick`), Redis, plan, one driver
-  process per mode, HTTP scenario, report files.
+- `runner`: the run: market (a tiny fresh one for `--quick`), Redis (`services`), plan
+  (`strategies`: the mix), one driver process per mode, HTTP scenario (`httpstep`, via
+  `benchmarks/http_load.py`), report files.
 - `driver`: one mode's phases (prepare, latency, throughput, memory at each concurrency).
 - `modes` (+ `codecs`, `market`): the data paths; `pool` (worker processes, as Celery
   runs them) and `rayexec` (Ray tasks on one registry-owned ObjectRef) execute them.

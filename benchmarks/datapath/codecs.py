@@ -116,15 +116,15 @@ def frames_to_panel(
         return day * n_stocks + sid
 
     where = cells(stocks)
-    close = np.full(n_days * n_stocks, np.nan)
-    close[where] = stocks["close"].to_numpy()
+    flat_close = np.full(n_days * n_stocks, np.nan)
+    flat_close[where] = stocks["close"].to_numpy()
     tradable = np.zeros(n_days * n_stocks, dtype=bool)
     tradable[where] = stocks["tradable"].to_numpy()
     values = np.full((len(factor_names), n_days * n_stocks), np.nan, dtype=np.float32)
     where = cells(factors)
     for f, name in enumerate(factor_names):
         values[f, where] = factors[name].to_numpy()
-    close = close.reshape(n_days, n_stocks)
+    close = flat_close.reshape(n_days, n_stocks)
     returns = np.full_like(close, np.nan)
     returns[1:] = close[1:] / close[:-1] - 1.0
     benchmarks = {

@@ -149,7 +149,7 @@ class ModeRun:
         self.result: dict[str, Any] = {"mode": mode, "status": "ok", "error": None, "notes": [],
                                        "memory": {}}
         self.make_executor: Callable[[int], Any] | None = None
-        self.cleanups: list[Callable[[], None]] = []
+        self.cleanups: list[Callable[[], object]] = []
         self.registry: Any = None  # the DatasetRegistry actor (owns the panel; keep it alive)
         self.warmed: dict[int, int] = {}  # slots -> distinct worker processes warmed
 

@@ -13,11 +13,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from benchmarks.datapath.netio import tcp_bytes_received
+
+if TYPE_CHECKING:  # no runtime import: workers of other modes need not load dataprep
+    from dataprep.panel import FactorPanel
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Window:
 class Loaded:
     """A panel and what building it cost."""
 
-    panel: object  # dataprep.panel.FactorPanel (kept untyped: no import at module load)
+    panel: FactorPanel
     rows_read: int
     bytes_received: int
     load_s: float
@@ -130,7 +134,7 @@ def server_url_of(database_url: str) -> str:
     """The same server's maintenance database (to create and drop databases)."""
     params = conninfo_to_dict(database_url)
     params["dbname"] = "postgres"
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def create_quick_market(
@@ -146,7 +150,7 @@ def create_quick_market(
         conn.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(database_url)
     params["dbname"] = name
-    url = make_conninfo(**params)
+    url = make_conninfo("", **params)
     try:
         migrate(url)
         load_demo(url, n_stocks=n_stocks, start=start, end=end, seed=7)

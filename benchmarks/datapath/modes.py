@@ -143,7 +143,7 @@ class RedisFetcher:
 
     def fetch(self) -> Fetched:
         blob = self._client.get(self._key)
-        if blob is None:
+        if not isinstance(blob, bytes):
             raise LookupError(f"Redis key {self._key} is gone (expired or deleted)")
         size = len(blob)
         panel = self._decode(blob)

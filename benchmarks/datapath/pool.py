@@ -57,9 +57,11 @@ class WorkerPool:
             process.start()
             starting.append((process, jobs))
         for process, jobs in starting:
-            self._processes[process.pid] = process
-            self._queues[process.pid] = jobs
-            involved.worker_pids.add(process.pid)
+            pid = process.pid
+            assert pid is not None  # started: it has one
+            self._processes[pid] = process
+            self._queues[pid] = jobs
+            involved.worker_pids.add(pid)
         deadline = time.monotonic() + start_timeout_s
         ready = 0
         while ready < size:

@@ -62,19 +62,21 @@ def ratios(modes: dict[str, Any], *, top_level: int) -> list[dict[str, Any]]:
     concurrent (else at the highest level both measured, said so)."""
     qbt = modes.get(QBT)
     out: list[dict[str, Any]] = []
-    if not qbt or e2e_p50(qbt) is None:
+    ours = e2e_p50(qbt) if qbt else None
+    if qbt is None or not ours:
         return out
     for name, mode in modes.items():
-        if name == QBT or e2e_p50(mode) is None:
+        theirs = e2e_p50(mode)
+        if name == QBT or theirs is None:
             continue
-        entry: dict[str, Any] = {"mode": name, "speedup": e2e_p50(mode) / e2e_p50(qbt),
-                                 "e2e_p50_s": e2e_p50(mode), "qbt_e2e_p50_s": e2e_p50(qbt)}
+        entry: dict[str, Any] = {"mode": name, "speedup": theirs / ours,
+                                 "e2e_p50_s": theirs, "qbt_e2e_p50_s": ours}
         common = sorted(set(measured_levels(mode)) & set(measured_levels(qbt)))
         level = top_level if top_level in common else (common[-1] if common else None)
         if level is not None:
-            theirs, ours = peak_mb(mode, level), peak_mb(qbt, level)
-            entry.update(memory_level=level, memory_ratio=theirs / ours,  # type: ignore[operator]
-                         memory_mb=theirs, qbt_memory_mb=ours)
+            their_mb, our_mb = peak_mb(mode, level), peak_mb(qbt, level)
+            entry.update(memory_level=level, memory_ratio=their_mb / our_mb,  # type: ignore[operator]
+                         memory_mb=their_mb, qbt_memory_mb=our_mb)
         if level != top_level:
             record = _get(mode, "memory", str(top_level)) or {}
             entry["memory_note"] = (f"{name} not measured at {top_level} concurrent: "
@@ -347,7 +349,8 @@ def prep_table(modes: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {took} | {prep.get('rows_read', 0):,} | "
                      f"{size_text(prep.get('bytes_received'))} | {size_text(blob)} | {fmt} | "
                      f"{'-' if rss is None else f'{rss:,.0f} MB'} |")
-    clients = {(_get(modes.get(n, {}), "prep") or {}).get("redis_client") for n in MODES} - {None}
+    clients = {str(c) for n in MODES
+               if (c := (_get(modes.get(n, {}), "prep") or {}).get("redis_client"))}
     if clients:
         lines += ["", "Redis client: " + "; ".join(sorted(clients)) + "."]
     return lines

@@ -43,8 +43,10 @@ def _is_local(info: dict[str, Any]) -> bool:
     import psutil
 
     pid = info.get("process_id")
+    if not pid:
+        return False
     try:
-        return bool(pid) and "redis" in psutil.Process(int(pid)).name()
+        return "redis" in psutil.Process(int(pid)).name()
     except (psutil.Error, ValueError):
         return False
 

@@ -6,10 +6,11 @@ backtest gets its 54-factor panel differs (`modes`). Where each step lives:
 - `runner`: the run: market (a tiny fresh one for `--quick`), Redis (`services`), plan
   (`strategies`: the mix), one driver process per mode, HTTP scenario (`httpstep`, via
   `benchmarks/http_load.py`), report files.
-- `driver`: one mode's phases (prepare, latency, throughput, memory at each concurrency).
+- `driver`: one mode's phases (prepare, latency, throughput, memory at each concurrency);
+  `phases`: how backtests flow through an executor in a phase, and their summaries.
 - `modes` (+ `codecs`, `market`): the data paths; `pool` (worker processes, as Celery
   runs them) and `rayexec` (Ray tasks on one registry-owned ObjectRef) execute them.
 - `memory`: summed PSS of every process involved, sampled; the memory guard.
 - `netio`: bytes received over TCP (what a data access moved).
-- `report`: ratios, targets, agreement of results, markdown.
+- `report`: figures, ratios, targets, agreement of results; `markdown`: the tables.
 """

@@ -27,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datapath import report
+from benchmarks.datapath import markdown, report
 from benchmarks.datapath.market import choose_window, create_quick_market, drop_database
 from benchmarks.datapath.modes import MODES, REDIS_MODES
 from benchmarks.datapath.services import machine, redis_endpoint
@@ -117,7 +117,7 @@ def run_suite(options: Options) -> tuple[dict[str, Any], str, Path]:
         started_at=started_at.isoformat(timespec="seconds"),
         redis_note=endpoint.note if endpoint else "not used",
     )
-    text = report.markdown(result)
+    text = markdown.render(result)
     path = options.json_path or options.out_dir / (
         f"bench-{size.name}-{started_at:%Y%m%d-%H%M%S}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

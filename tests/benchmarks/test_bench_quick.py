@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from benchmarks.datapath import codecs, report
+from benchmarks.datapath import codecs, markdown, report
 from benchmarks.datapath.memory import Involved, pss_bytes, sample
 from benchmarks.datapath.modes import MODES, REDIS_MODES
 from benchmarks.datapath.netio import tcp_bytes_received
@@ -121,7 +121,7 @@ def test_report_ratios_targets_and_notes_come_from_the_measurements():
     assert "missed" in targets[1]["margin"]
     assert report.growth_mb(modes["ray-object-store"]) == (pytest.approx(800 / 15), 16)
     notes: list[str] = []
-    row = report.mode_row(modes["redis-pickle"], levels=[1, 4, 16], notes=notes)
+    row = markdown.mode_row(modes["redis-pickle"], levels=[1, 4, 16], notes=notes)
     assert "extrapolated" in row and "skipped" in row
     assert any("10 of 100 backtests measured" in n for n in notes)
 

@@ -4,6 +4,7 @@
   with a 60-stock demo market, the Serve app on a free port of the session's Ray), with the
   run audit trigger installed and options that make recovery quick (short leases, more
   attempts). The tests that need a real `qbt up` head start their own (test_chaos_cluster.py).
+- `at_session_end`: clean-ups left running in the background, waited for at the end.
 - `tally`: the counts a test reports, printed and written to bench-results/reliability.json;
   the totals are printed at the end of the session.
 """
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +34,16 @@ def service(server_url: str, ray_session: None) -> Iterator[Deployed]:
     with running_service(server_url, **SERVICE_OPTIONS) as deployed:
         install_audit(deployed.database_url)
         yield deployed
+
+
+@pytest.fixture(scope="session")
+def at_session_end() -> Iterator[list[Callable[[], None]]]:
+    """Clean-ups that may finish in the background (e.g. a `qbt down`); waited for at the
+    end of the session."""
+    pending: list[Callable[[], None]] = []
+    yield pending
+    for finish in pending:
+        finish()
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ The PostgreSQL server is pgserver's (socket only, no TCP port), never the machin
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -91,6 +91,7 @@ class Deployment:
     env: dict[str, str]
     database_url: str
     postgres: ThrowawayPostgres
+    folder: Path
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -123,38 +124,57 @@ class Deployment:
     def down(self) -> subprocess.CompletedProcess:
         return qbt("down", env=self.env, timeout=180)
 
+    def stop_later(self) -> Callable[[], None]:
+        """Start `qbt down` now (it spends most of its ~20 s waiting for Ray's daemons to
+        exit) and answer the call that waits for it, then stops PostgreSQL and removes the
+        folder; the tests go on meanwhile."""
+        down = None
+        if "QBT_HOME" in self.env:
+            down = subprocess.Popen([sys.executable, "-m", "cluster.cli", "down"], cwd=REPO,
+                                    env=self.env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+
+        def finish() -> None:
+            try:
+                if down is not None:
+                    down.wait(timeout=180)
+            finally:
+                self.postgres.close()
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+        return finish
+
     def sql(self, statement: str, params: Any = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
 
 
-@contextmanager
-def qbt_deployment(folder: Path) -> Iterator[Deployment]:
-    """`qbt up --no-example` over a 60-stock demo market in a throwaway PostgreSQL; `qbt down`
-    and the server stopped afterwards, whatever happened."""
+def start_deployment(folder: Path) -> Deployment:
+    """`qbt up --no-example` over a 60-stock demo market in a throwaway PostgreSQL under
+    `folder` (cleaned up here if the start fails; else by `Deployment.stop_later`)."""
     (folder / "pg").mkdir()
     postgres = ThrowawayPostgres(folder / "pg")
     env = {k: v for k, v in os.environ.items() if k not in ("QBT_RAY_ADDRESS", "RAY_ADDRESS")}
+    deployment = Deployment(env=env, database_url="", postgres=postgres, folder=folder)
     try:
-        database_url = postgres.create_database("qbt")
-        migrate(database_url)
-        load_demo(database_url, **DEMO)  # type: ignore[arg-type]
-        install_audit(database_url)
+        deployment.database_url = postgres.create_database("qbt")
+        migrate(deployment.database_url)
+        load_demo(deployment.database_url, **DEMO)  # type: ignore[arg-type]
+        install_audit(deployment.database_url)
         env.update(
-            QBT_DATABASE_URL=database_url, QBT_HOME=str(folder / "home"),
+            QBT_DATABASE_URL=deployment.database_url, QBT_HOME=str(folder / "home"),
             QBT_RAY_GCS_PORT=str(free_port()), QBT_DASHBOARD_PORT=str(free_port()),
             QBT_METRICS_PORT=str(free_port()), QBT_HTTP_PORT=str(free_port()),
             QBT_OBJECT_STORE_MEMORY=str(200 * 1024**2),
         )
-        deployment = Deployment(env=env, database_url=database_url, postgres=postgres)
         started = deployment.up()
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
         deployment.keys = {
-            who: create_key(database_url, owner=who) for who in ("alice", "bob", "carol")
+            who: create_key(deployment.database_url, owner=who)
+            for who in ("alice", "bob", "carol")
         }
-        yield deployment
-    finally:
-        if "QBT_HOME" in env:
-            qbt("down", env=env, timeout=180)
-        postgres.close()
+    except BaseException:
+        deployment.stop_later()()
+        raise
+    return deployment

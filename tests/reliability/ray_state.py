@@ -41,8 +41,10 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
 
 
 def attempts(dashboard: str, task_id: str) -> list[list[object]]:
-    tasks = list_tasks(address=dashboard, filters=[("task_id", "=", task_id)], timeout=10)
-    return sorted([task.attempt_number, task.state] for task in tasks)
+    tasks = list_tasks(address=dashboard, filters=[("task_id", "=", task_id)], timeout=10,
+                       detail=True)
+    return sorted([task.attempt_number, task.state, task.error_type, task.worker_pid,
+                   (task.error_message or "")[:300]] for task in tasks)
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ import psutil
 import pytest
 
 from tests.reliability.clients import DAILY_3Y, AnswerLog, client, submit_all
-from tests.reliability.deployment import REPO, Deployment, qbt_deployment
+from tests.reliability.deployment import REPO, Deployment, start_deployment
 from tests.reliability.ledger import Tally, account, status_counts, wait_ended
 
 pytestmark = [pytest.mark.slow]
 
-RESTART_VARIANTS, RESTART_RUNS = 240, 20
+RESTART_VARIANTS, RESTART_RUNS = 180, 20
 TASK = "run_claims_task"  # the Ray task that runs a batch of claimed runs (serve/tasks.py)
 LIGHT = {
     "start": "2022-01-03",
@@ -37,12 +38,12 @@ LIGHT = {
 
 
 @pytest.fixture(scope="module")
-def deployment():
+def deployment(at_session_end: list[Callable[[], None]]) -> Iterator[Deployment]:
     # Not under pytest's tmp folder: that one is private to root, and PostgreSQL runs as
     # pgserver's own user when the tests run as root.
-    with tempfile.TemporaryDirectory(prefix="qbt-reliability-") as folder:
-        with qbt_deployment(Path(folder)) as deployed:
-            yield deployed
+    deployed = start_deployment(Path(tempfile.mkdtemp(prefix="qbt-reliability-")))
+    yield deployed
+    at_session_end.append(deployed.stop_later())  # `qbt down` runs while other tests do
 
 
 def _sweep_ids(deployment: Deployment, sweep_id: str) -> list[str]:
@@ -89,7 +90,11 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     assert result.done == len(ids) == 60, result
     assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
     assert result.max_attempts == 1 and result.requeued == 0, result  # Ray retried the task
-    assert [0, "FAILED"] in attempts and [1, "FINISHED"] in attempts, attempts
+    # Ray retried the killed attempt. (The state API may show the retry itself as FAILED
+    # "as driver exits": the dispatcher's job is that of the `qbt up` process, long gone;
+    # the database above says the retry finished the runs.)
+    assert attempts[0][:3] == [0, "FAILED", "WORKER_DIED"], attempts
+    assert max(attempt[0] for attempt in attempts) >= 1, attempts
     assert len(statistics) == 1  # every copy, the retried ones too, has one same result
     assert json.loads(statistics[0][0]) == reference.json()["statistics"]
 
@@ -264,7 +269,7 @@ def test_gcs_refuses_a_driver_without_the_token(
 @pytest.mark.chaos
 def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment, tally: Tally):
     # More work than the two cores finish before `qbt down` stops the dispatcher (~0.1 s a
-    # run): a sweep of 240 variants and 20 single runs. When the dispatcher dies some are
+    # run): a sweep of 180 variants and 20 single runs. When the dispatcher dies some are
     # running (claimed, leased) and usually some are still queued.
     with deployment.client("bob") as http:
         sweep = http.post("/v1/sweeps", json={

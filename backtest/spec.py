@@ -110,9 +110,17 @@ class PercentileFilter(_Model):
         return self
 
 
-def _filter_kind(value: Any) -> str:
-    keys = value.keys() if isinstance(value, dict) else vars(value).keys()
-    return "percentile" if {"top_pct", "bottom_pct"} & set(keys) else "range"
+def _filter_kind(value: Any) -> str | None:
+    """"percentile" or "range" by the keys present; None (a validation error naming the
+    item) for anything that is not an object."""
+    if isinstance(value, dict):
+        keys = set(value)
+    elif isinstance(value, BaseModel):
+        keys = set(type(value).model_fields)
+        keys = {k for k in keys if getattr(value, k, None) is not None}
+    else:
+        return None
+    return "percentile" if {"top_pct", "bottom_pct"} & keys else "range"
 
 
 Filter = Annotated[

@@ -178,8 +178,6 @@ def test_hostile_input_answers_4xx_and_writes_nothing(service: Deployed, tally: 
     assert service.rows() == before
 
 
-@pytest.mark.xfail(strict=True, reason="backtest/spec.py _filter_kind: vars() on a non-object "
-                   "filters item raises TypeError, answered 500 (reported; outside serve/)")
 @pytest.mark.parametrize("case", list(FILTER_NOT_AN_OBJECT), ids=list(FILTER_NOT_AN_OBJECT))
 def test_filters_item_that_is_not_an_object_answers_422(
     service: Deployed, tally: Tally, case: str

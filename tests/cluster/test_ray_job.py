@@ -77,7 +77,7 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(head, database_url
     dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
     _wait_for_job_agent(dashboard)
     submit = subprocess.run(
-        [ray_executable(), "job", "submit", "--address", dashboard, "--working-dir", str(REPO),
+        [ray_executable(), "job", "submit", "--address", dashboard,
          "--", "python", "-m", "backtest.jobs.sweep", str(sweep), "--owner", "job-test"],
         env=head_environment(), capture_output=True, text=True, timeout=300, cwd=REPO,
     )

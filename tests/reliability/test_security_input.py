@@ -216,6 +216,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
         "--max-examples", str(FUZZ_EXAMPLES), "--seed", "20251126", "--workers", "2",
         "--request-timeout", "30", "--no-color",
+        # Hypothesis' generation health checks (e.g. too_slow) judge the fuzzer's own speed,
+        # which a busy 2-core machine can fail; they say nothing about the API.
+        "--suppress-health-check", "all",
         "--report", "json,har", "--report-json-path", str(report), "--report-har-path", str(har),
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -229,7 +232,10 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     tally.requests += sum(statuses.values())
     tally.server_errors += sum(n for status, n in statuses.items() if status >= 500)
     tally.notes.update(test_cases=summary["test_cases"], statuses=dict(statuses),
-                       operations=summary["operations"], failures=summary["failures"])
+                       operations=summary["operations"], failures=summary["failures"],
+                       errors=summary["errors"], exit_code=done.returncode,
+                       stop_reason=summary.get("stop_reason"), warnings={
+                           k: v for k, v in summary.get("warnings", {}).items() if v})
 
     assert summary["operations"]["tested"] == summary["operations"]["total"] >= 11
     assert not summary["failures"] and not summary["errors"], done.stdout[-6000:]

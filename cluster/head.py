@@ -44,12 +44,20 @@ def head_command(
     return command + list(extra_args)
 
 
+# Read by the Serve controller, so they belong in the environment of the head's raylet.
+# Serve gives a new HTTP proxy 5 s to answer its ready check, then kills and replaces it,
+# and `serve.start` fails with ActorDiedError: on a busy 2-core machine a worker process
+# alone can take longer than that to start.
+SERVE_ENVIRONMENT = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60"}
+
+
 def head_environment() -> dict[str, str]:
-    """Token auth on, and this interpreter's folder first on PATH so that `python` in a
-    `ray job submit` entrypoint is the one QBT is installed in."""
+    """Token auth on, Serve's start-up allowance (SERVE_ENVIRONMENT; a value already set
+    wins), and this interpreter's folder first on PATH so that `python` in a `ray job
+    submit` entrypoint is the one QBT is installed in."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
-            "PATH": path}
+    return {**SERVE_ENVIRONMENT, **os.environ,
+            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"), "PATH": path}
 
 
 def start_head(

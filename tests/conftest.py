@@ -78,6 +78,10 @@ def ray_session() -> Iterator[None]:
     """One local Ray for the whole test session, with a small object store."""
     import ray
 
+    from cluster.head import SERVE_ENVIRONMENT
+
+    for name, value in SERVE_ENVIRONMENT.items():  # the raylet and its workers inherit them
+        os.environ.setdefault(name, value)
     ray.init(
         address="local",  # never join a cluster someone else started on this machine
         num_cpus=2,

@@ -2,10 +2,19 @@
 loads, as the `qbt` CLI does; the test process may be a driver of another Ray).
 
     python -m tests.reliability.ray_state kill-running DASHBOARD TASK_NAME TIMEOUT_S
-        waits for a RUNNING task of that name (list_tasks), finds its worker (list_workers),
-        SIGKILLs the worker process; prints {"task_id", "worker_id", "pid"} as JSON.
-    python -m tests.reliability.ray_state attempts DASHBOARD TASK_ID
-        prints the task's attempts as JSON [[attempt_number, state], ...].
+        waits for a worker that list_tasks has seen run a task of that name and whose
+        process is executing one right now (its title, `ray::TASK_NAME`), SIGKILLs it.
+        Prints `watching` once it knows such a worker (give it one by running a task of
+        that name first), then {"pid"} as JSON ({} if none was seen in time).
+    python -m tests.reliability.ray_state attempts DASHBOARD TASK_NAME PID
+        prints the attempts of the task of that name that failed on worker PID, as JSON
+        [[attempt_number, state, error_type, worker_pid, error_message], ...].
+
+The state API's task list lags the workers (task events are reported in batches; on a busy
+machine a short task may never be listed as RUNNING, or be listed so after it finished). So
+the victim is a worker the state API knows to run such tasks (Ray reuses it for the next one)
+whose process title says it is executing one now, and the killed task is found afterwards by
+that worker's pid.
 """
 
 from __future__ import annotations
@@ -18,33 +27,55 @@ import time
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
-from ray.util.state import list_tasks, list_workers  # noqa: E402
+import psutil  # noqa: E402
+from ray.util.state import list_tasks  # noqa: E402
+
+
+def _title(pid: int | None) -> str:
+    try:
+        return psutil.Process(pid).cmdline()[0] if pid else ""
+    except (psutil.Error, IndexError):
+        return ""
 
 
 def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
+    """SIGKILL a worker that the state API has seen run task `name` (list_tasks, any state:
+    Ray reuses a worker for the next task of the same function) and that is executing such
+    a task right now (its process title); {"pid": that worker}, or {} if none in time."""
+    deadline, listed_at, pids = time.monotonic() + timeout_s, 0.0, set()
     while time.monotonic() < deadline:
-        running = list_tasks(
-            address=dashboard, filters=[("name", "=", name), ("state", "=", "RUNNING")],
-            timeout=10, raise_on_missing_output=False,
-        )
-        for task in running:
-            workers = list_workers(
-                address=dashboard, filters=[("worker_id", "=", task.worker_id)], timeout=10
-            )
-            if len(workers) == 1 and workers[0].pid == task.worker_pid:
-                os.kill(workers[0].pid, signal.SIGKILL)
-                return {"task_id": task.task_id, "worker_id": task.worker_id,
-                        "pid": workers[0].pid}
-        time.sleep(0.2)
+        if time.monotonic() - listed_at > 1.0:
+            tasks = list_tasks(address=dashboard, filters=[("name", "=", name)], limit=10_000,
+                               timeout=10, raise_on_missing_output=False)
+            known = {task.worker_pid for task in tasks if task.worker_pid}
+            if known and not pids:
+                print("watching", flush=True)  # the caller may start the work now
+            pids |= known
+            listed_at = time.monotonic()
+        for pid in pids:
+            if _title(pid).startswith(f"ray::{name}"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                return {"pid": pid}
+        time.sleep(0.05)
     return {}
 
 
-def attempts(dashboard: str, task_id: str) -> list[list[object]]:
-    tasks = list_tasks(address=dashboard, filters=[("task_id", "=", task_id)], timeout=10,
-                       detail=True)
+def attempts(dashboard: str, name: str, pid: int, timeout_s: float = 30) -> list[list[object]]:
+    """Every attempt of the task that failed on worker `pid` (waits for the state API to
+    report that failure)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tasks = list_tasks(address=dashboard, filters=[("name", "=", name)], detail=True,
+                           timeout=10, raise_on_missing_output=False)
+        killed = {t.task_id for t in tasks if t.worker_pid == pid and t.state == "FAILED"}
+        if killed or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     return sorted([task.attempt_number, task.state, task.error_type, task.worker_pid,
-                   (task.error_message or "")[:300]] for task in tasks)
+                   (task.error_message or "")[:300]] for task in tasks if task.task_id in killed)
 
 
 def main(argv: list[str]) -> int:
@@ -52,7 +83,7 @@ def main(argv: list[str]) -> int:
     if command == "kill-running":
         print(json.dumps(kill_running(dashboard, rest[0], float(rest[1]))))
     elif command == "attempts":
-        print(json.dumps(attempts(dashboard, rest[0])))
+        print(json.dumps(attempts(dashboard, rest[0], int(rest[1]))))
     else:
         raise SystemExit(f"unknown command {command!r}")
     return 0

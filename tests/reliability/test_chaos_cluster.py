@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 import pytest
 
 from tests.reliability.clients import DAILY_3Y, AnswerLog, client, submit_all
@@ -51,12 +52,20 @@ def _sweep_ids(deployment: Deployment, sweep_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _ray_state(*args: str) -> Any:
+def _ray_state_start(*args: str) -> subprocess.Popen[str]:
     """tests/reliability/ray_state.py in its own process (see there why)."""
-    done = subprocess.run([sys.executable, "-m", "tests.reliability.ray_state", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-m", "tests.reliability.ray_state", *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _ray_state_answer(process: subprocess.Popen[str]) -> Any:
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _ray_state(*args: str) -> Any:
+    return _ray_state_answer(_ray_state_start(*args))
 
 
 @pytest.mark.chaos
@@ -66,13 +75,17 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     with deployment.client("alice") as http:
         reference = http.post("/v1/backtests", params={"wait": 60}, json=DAILY_3Y)
         assert reference.status_code == 200, reference.text
-        # 60 copies of the same spec: one claim, four tasks of 15 runs (~3 s each).
+        # The killer knows the worker that ran the reference (Ray reuses it) before the
+        # work starts: 60 copies of the same spec, one claim, four tasks of 15 runs (~3 s
+        # each), which on a quiet machine end before Ray has even imported.
+        killer = _ray_state_start("kill-running", deployment.dashboard, TASK, "60")
+        assert killer.stdout is not None and killer.stdout.readline().strip() == "watching"
         sweep = http.post("/v1/sweeps", json={"base": DAILY_3Y, "grid": {"top_n": [25] * 60}})
         assert sweep.status_code == 202, sweep.text
     sweep_id = sweep.json()["id"]
 
-    victim = _ray_state("kill-running", deployment.dashboard, TASK, "60")
-    assert victim, "no run_claims_task was seen RUNNING"
+    victim = _ray_state_answer(killer)
+    assert "pid" in victim, f"no worker was seen executing {TASK}: {victim}"
     tally.faults += 1
 
     ids = _sweep_ids(deployment, sweep_id)
@@ -80,7 +93,7 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     result = account(deployment.database_url, ids)
     tally.add_runs(result)
     tally.add_runs(account(deployment.database_url, [reference.json()["id"]]))
-    attempts = _ray_state("attempts", deployment.dashboard, victim["task_id"])
+    attempts = _ray_state("attempts", deployment.dashboard, TASK, str(victim["pid"]))
     statistics = deployment.sql(
         "SELECT DISTINCT statistics::text FROM runs WHERE sweep_id = %s", (sweep_id,)
     )
@@ -268,9 +281,11 @@ def test_gcs_refuses_a_driver_without_the_token(
 
 @pytest.mark.chaos
 def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment, tally: Tally):
-    # More work than the two cores finish before `qbt down` stops the dispatcher (~0.1 s a
-    # run): a sweep of 180 variants and 20 single runs. When the dispatcher dies some are
-    # running (claimed, leased) and usually some are still queued.
+    # A sweep of 180 variants and 20 single runs (~0.1 s a run). When the dispatcher dies
+    # some are running (claimed, leased) and some are queued. So that some are queued
+    # however fast the machine runs them and however slow `qbt down` is, a transaction holds
+    # a row lock on those still queued after the submits: the dispatcher claims with
+    # `FOR UPDATE SKIP LOCKED`, so it passes them over until the lock goes, after the down.
     with deployment.client("bob") as http:
         sweep = http.post("/v1/sweeps", json={
             "base": DAILY_3Y, "grid": {"top_n": [5 + i % 40 for i in range(RESTART_VARIANTS)]},
@@ -279,12 +294,18 @@ def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment
     ids = _sweep_ids(deployment, sweep.json()["id"])
     ids += submit_all(deployment.url, deployment.keys["bob"],
                       [{**DAILY_3Y, "top_n": 5 + i} for i in range(RESTART_RUNS)])
-    clock = time.monotonic()
-    down = deployment.down()
-    timings = {"down_s": time.monotonic() - clock}
-    tally.faults += 1
+    with psycopg.connect(deployment.database_url) as holder:
+        held = holder.execute(
+            "SELECT id FROM runs WHERE status = 'queued' AND id = ANY(%s::uuid[])"
+            " FOR UPDATE SKIP LOCKED", (ids,),
+        ).fetchall()
+        clock = time.monotonic()
+        down = deployment.down()
+        timings = {"down_s": time.monotonic() - clock}
+        tally.faults += 1
+        at_down = status_counts(deployment.database_url, ids)
+        holder.rollback()
     assert down.returncode == 0, down.stderr[-2000:]
-    at_down = status_counts(deployment.database_url, ids)
     # The dead dispatcher's leases (60 s by default) would expire on their own; move the
     # clock instead of waiting for them.
     expired = deployment.sql(
@@ -298,10 +319,10 @@ def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment
     timings["ended_after_up_s"] = wait_ended(deployment.database_url, ids, timeout_s=120)
     result = account(deployment.database_url, ids)
     tally.add_runs(result)
-    tally.notes.update(at_down=at_down, leases_expired=len(expired),
+    tally.notes.update(at_down=at_down, held_queued=len(held), leases_expired=len(expired),
                        **{k: round(v, 1) for k, v in timings.items()}, **result.summary())
 
-    assert at_down.get("queued", 0) + at_down.get("running", 0) >= 10, at_down
+    assert len(held) >= 10 and at_down.get("queued", 0) >= len(held), (len(held), at_down)
     assert result.lost == 0, result
     assert result.done + result.failed_with_reason == len(ids), result
     assert result.ended_twice == 0 and result.written_twice == 0, result

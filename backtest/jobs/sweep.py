@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = SweepSpec.model_validate(json.loads(args.spec.read_text()))
     variants = expand(sweep, max_variants=settings.max_sweep_variants)
     ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace="qbt")
+    # Which code runs: the installed package, or what `--working-dir` uploaded.
+    print(f"engine {ENGINE_VERSION} from {Path(__file__).resolve().parents[2]}", flush=True)
     registry = get_registry()
     handle = ray.get(registry.get.remote())
     database_url = settings.database_url or ray.get(registry.database_url.remote())

@@ -16,7 +16,9 @@ import pytest
 
 from cluster.config import Settings
 from cluster.head import head_environment, ray_executable, start_head, stop_head
+from dataprep.schema import migrate
 from dataprep.warehouse import load_demo
+from tests.conftest import create_database, drop_database
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,24 @@ def head(tmp_path_factory):
                                extra_args=tuple(f"{p}={free_port()}" for p in ports))
     yield settings, address
     stop_head(pgid)
+
+
+@pytest.fixture(scope="module")
+def market(head, server_url):
+    """A demo market in a database of the module's own, and the head's registry over it."""
+    _, address = head
+    database_url = create_database(server_url)
+    migrate(database_url)
+    load_demo(database_url, n_stocks=40, start=date(2021, 1, 1), end=date(2022, 6, 30), seed=3)
+    _in_cluster(address, f"""
+        import ray
+        from dataprep.registry import ensure_registry
+        ray.init(address="{address}", namespace="qbt")
+        registry = ensure_registry({database_url!r}, memory_budget=10**9)
+        print(ray.get(registry.get.remote()).version)
+    """)
+    yield database_url
+    drop_database(server_url, database_url)
 
 
 def _wait_for_job_agent(dashboard: str, *, timeout_s: float = 60) -> None:
@@ -56,16 +76,14 @@ def _in_cluster(address: str, code: str) -> str:
     return done.stdout
 
 
-def test_sweep_job_uses_the_registry_panel_and_stores_results(head, database_url, tmp_path):
-    settings, address = head
-    load_demo(database_url, n_stocks=40, start=date(2021, 1, 1), end=date(2022, 6, 30), seed=3)
-    _in_cluster(address, f"""
-        import ray
-        from dataprep.registry import ensure_registry
-        ray.init(address="{address}", namespace="qbt")
-        registry = ensure_registry({database_url!r}, memory_budget=10**9)
-        print(ray.get(registry.get.remote()).version)
-    """)
+# With `--working-dir .` (DESIGN.md's form) the job runs the code Ray uploaded (unpacked under
+# the session's runtime_resources/working_dir_files); without it, the installed package.
+@pytest.mark.parametrize("working_dir", [[], ["--working-dir", "."]], ids=["installed", "uploaded"])
+def test_sweep_job_uses_the_registry_panel_and_stores_results(
+    head, market, tmp_path, working_dir
+):
+    settings, _ = head
+    owner = f"job-test-{len(working_dir)}"
     sweep = tmp_path / "sweep.json"
     sweep.write_text(json.dumps({
         "base": {"start": "2022-01-03", "end": "2022-06-30",
@@ -77,16 +95,19 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(head, database_url
     dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
     _wait_for_job_agent(dashboard)
     submit = subprocess.run(
-        [ray_executable(), "job", "submit", "--address", dashboard,
-         "--", "python", "-m", "backtest.jobs.sweep", str(sweep), "--owner", "job-test"],
+        [ray_executable(), "job", "submit", "--address", dashboard, *working_dir,
+         "--", "python", "-m", "backtest.jobs.sweep", str(sweep), "--owner", owner],
         env=head_environment(), capture_output=True, text=True, timeout=300, cwd=REPO,
     )
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     assert "shared from the object store" in submit.stdout
+    code_from = f"from {REPO}\n" if not working_dir else "/working_dir_files/_ray_pkg_"
+    assert code_from in submit.stdout, submit.stdout[-3000:]
     assert "progress 4/4 variants" in submit.stdout
     assert "stored sweep" in submit.stdout and "top 3 by sharpe" in submit.stdout
-    with psycopg.connect(database_url) as conn:
-        sweeps = conn.execute("SELECT id, n_variants FROM sweeps WHERE owner='job-test'").fetchall()
+    with psycopg.connect(market) as conn:
+        sweeps = conn.execute("SELECT id, n_variants FROM sweeps WHERE owner = %s",
+                              (owner,)).fetchall()
         statuses = conn.execute(
             "SELECT status, count(*) FROM runs WHERE sweep_id=%s GROUP BY status", (sweeps[0][0],)
         ).fetchall()

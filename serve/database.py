@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 Conn = psycopg.AsyncConnection[DictRow]  # what `connection()` yields: rows are dicts
 
-RUNS_CHANNEL = "qbt_runs"  # payload: nothing; "there are queued runs"
+RUNS_CHANNEL = "qbt_runs"  # payload: nothing; "there are queued runs" (also in qbt_submit_run)
 DONE_CHANNEL = "qbt_done"  # payload: comma-separated ids of runs that reached an end state
 NOTIFY_IDS_PER_MESSAGE = 200  # 37 bytes each: well under PostgreSQL's 8000-byte payload cap
 

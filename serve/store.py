@@ -27,7 +27,10 @@ SUMMARY_COLUMNS = (
     "id, status, created_at, finished_at, data_version, engine_version, error, statistics"
 )
 RUN_COLUMNS = SUMMARY_COLUMNS + ", spec, sweep_id, variant, attempts, started_at"
-OWNER_LOCK_SPACE = 0x51B8  # pg_advisory_xact_lock(space, hashtext(owner)): one sweep submit
+# pg_advisory_xact_lock(space, hashtext(owner)): one sweep submit of an owner at a time counts
+# the owner's unfinished sweeps and inserts. (Single runs lock in their own space, 20919,
+# inside qbt_submit_run: a long sweep COPY does not hold up the owner's single runs.)
+SWEEPS_LOCK_SPACE = 0x51B8
 RETRY_AFTER_S = 5
 
 
@@ -57,10 +60,8 @@ def check_storable(document: Any, *, path: str = "") -> None:
             )
 
 
-async def _lock_owner(conn: Conn, owner: str) -> None:
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK_SPACE, owner)
-    )
+async def _lock_owner(conn: Conn, owner: str, space: int) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (space, owner))
 
 
 async def _replayed(
@@ -78,24 +79,11 @@ async def _replayed(
     return row
 
 
-# One statement (one round trip, its own transaction): count the owner's unfinished runs,
-# insert unless that count reached the limit or the Idempotency-Key exists, notify the
-# dispatcher. Concurrent submits of one owner each see the others' rows only once committed,
-# so the limit may be passed by at most the submits in flight at that moment.
-INSERT_RUN = f"""
-WITH active AS (
-    SELECT count(*) AS n FROM runs
-    WHERE owner = %(owner)s AND sweep_id IS NULL AND status IN ('queued', 'running')),
-inserted AS (
-    INSERT INTO runs (id, owner, spec, data_version, idempotency_key)
-    SELECT %(id)s, %(owner)s, %(spec)s, %(data_version)s, %(key)s FROM active
-    WHERE active.n < %(limit)s
-    ON CONFLICT (owner, idempotency_key) DO NOTHING
-    RETURNING id, status, data_version)
-SELECT active.n AS active, inserted.*,
-    CASE WHEN inserted.id IS NOT NULL THEN pg_notify('{RUNS_CHANNEL}', '') END AS notified
-FROM active LEFT JOIN inserted ON true
-"""
+# dataprep/migrations/003_submit_run.sql: under the owner's lock, count the owner's unfinished
+# runs, insert unless that count reached the limit or the Idempotency-Key exists, notify the
+# dispatcher; one round trip.
+INSERT_RUN = """SELECT active, id, status, data_version FROM qbt_submit_run(
+    %(id)s, %(owner)s, %(spec)s, %(data_version)s, %(key)s, %(limit)s)"""
 
 
 async def insert_run(
@@ -240,7 +228,7 @@ async def insert_sweep(
     """Queue a sweep (one runs row per variant), committed before this returns."""
     check_storable(sweep)
     async with conn.transaction():
-        await _lock_owner(conn, owner)
+        await _lock_owner(conn, owner, SWEEPS_LOCK_SPACE)
         if idempotency_key is not None:
             row = await _replayed(
                 conn, table="sweeps", columns="id, n_variants, data_version", owner=owner,

@@ -81,7 +81,7 @@ def start_head(
 
 
 def head_alive(pgid: int | None) -> bool:
-    return bool(pgid) and any(_in_group(p, pgid) for p in psutil.process_iter())
+    return pgid is not None and any(_in_group(p, pgid) for p in psutil.process_iter())
 
 
 def _in_group(process: psutil.Process, pgid: int) -> bool:

@@ -151,7 +151,7 @@ def down(settings: Settings) -> list[str]:
 def _stop_embedded(pgdata: Path) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver import pg_ctl
+    from pgserver import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
     system_user = "pgserver" if os.geteuid() == 0 else None  # the user pgserver runs as
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=system_user)
@@ -181,7 +181,8 @@ def status(settings: Settings) -> dict[str, Any]:
         report["datasets"] = str(err)
     url = read_state(settings.home).database_url or resolve_database_url(settings)
     with psycopg.connect(url, connect_timeout=5) as conn:
-        counts = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+        rows = conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+    counts: dict[str, int] = dict(rows)
     report["queue_depth"] = counts.get("queued", 0)
     report["runs_in_flight"] = counts.get("running", 0)
     report["runs_by_status"] = counts

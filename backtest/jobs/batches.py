@@ -17,7 +17,7 @@ def run_variants(panel: FactorPanel, specs: Sequence[dict[str, Any]]) -> list[di
     """Run each spec against the panel; a variant that fails reports its error, not the batch."""
     from backtest.engine import run_backtest
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec_document in specs:
         started = time.perf_counter()
         try:

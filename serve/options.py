@@ -58,7 +58,9 @@ class ServiceOptions(BaseModel):
         default=2.0, ge=0, description="Ingress asks the registry for the current version so often."
     )
     replicas: int = Field(default=1, ge=1, description="Ingress replicas.")
-    max_ongoing_requests: int = Field(default=256, ge=1, description="Per ingress replica.")
+    # The ingress is async and a `?wait=` long poll costs it an idle task; at 256, 1,000 users
+    # waiting on their runs filled the replica and the proxy's queue (503 storm, then 408s).
+    max_ongoing_requests: int = Field(default=2048, ge=1, description="Per ingress replica.")
     max_queued_requests: int = Field(
         default=512, ge=1, description="Requests waiting at the proxy before 503."
     )

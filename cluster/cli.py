@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create an API key (printed once, stored hashed)")
     create.add_argument("--owner", required=True)
     create.add_argument("--admin", action="store_true", help="may refresh datasets")
+    listing = keys.add_parser("list", help="the keys (id, owner, admin, created, revoked)")
+    listing.add_argument("--owner")
+    revoke = keys.add_parser("revoke", help="revoke a key at once (the API forgets it now)")
+    revoke.add_argument("key", help="the key id (12 hex digits) or the whole key")
 
     prep = sub.add_parser("prep", help="build a factor panel and report its cost")
     prep.add_argument("--start", type=_date)
@@ -84,6 +88,8 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "db demo": commands.db_demo,
         "db import": commands.db_import,
         "keys create": commands.keys_create,
+        "keys list": commands.keys_list,
+        "keys revoke": commands.keys_revoke,
         "prep": commands.prep,
         "run": commands.run,
         "sweep": commands.sweep,

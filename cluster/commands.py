@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from cluster.cli import read_json_file
+from cluster.cli import CommandError, read_json_file
 from cluster.config import Settings
 from cluster.database import resolve_database_url
 
@@ -75,6 +75,29 @@ def keys_create(args: argparse.Namespace, settings: Settings) -> int:
     migrate(url)
     key = create_key(url, owner=args.owner, admin=args.admin)
     print(key)
+    return 0
+
+
+def keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from serve.keys import list_keys
+
+    rows = list_keys(resolve_database_url(settings), owner=args.owner)
+    print(f"{'key id':<12}  {'owner':<20}  {'admin':<5}  {'created':<19}  revoked")
+    for row in rows:
+        revoked = row["revoked_at"]
+        print(f"{row['key_id']:<12}  {row['owner']:<20}  {'yes' if row['is_admin'] else 'no':<5}"
+              f"  {row['created_at']:%Y-%m-%d %H:%M:%S}  "
+              f"{'-' if revoked is None else f'{revoked:%Y-%m-%d %H:%M:%S}'}")
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from serve.keys import key_id_of, revoke_key
+
+    key_id = key_id_of(args.key)
+    if not revoke_key(resolve_database_url(settings), key_id=key_id):
+        raise CommandError(f"no active key with id {key_id} (unknown, or revoked already)")
+    print(f"revoked key {key_id}")
     return 0
 
 

@@ -25,6 +25,7 @@ Conn = psycopg.AsyncConnection[DictRow]  # what `connection()` yields: rows are 
 
 RUNS_CHANNEL = "qbt_runs"  # payload: nothing; "there are queued runs" (also in qbt_submit_run)
 DONE_CHANNEL = "qbt_done"  # payload: comma-separated ids of runs that reached an end state
+KEYS_CHANNEL = "qbt_keys"  # payload: the key id of a key just revoked
 NOTIFY_IDS_PER_MESSAGE = 200  # 37 bytes each: well under PostgreSQL's 8000-byte payload cap
 
 

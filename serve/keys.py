@@ -13,8 +13,9 @@ import secrets
 from dataclasses import dataclass
 
 import psycopg
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 
+from serve.database import KEYS_CHANNEL
 from serve.errors import AuthenticationError
 
 PREFIX = "qbt"
@@ -63,14 +64,40 @@ def create_key(database_url: str, *, owner: str, admin: bool = False) -> str:
     return f"{PREFIX}_{key_id}_{secret}"
 
 
+def key_id_of(text: str) -> str:
+    """The key id in a whole key or a bare key id; ValueError for anything else."""
+    match = _KEY.match(text)
+    if match is not None:
+        return match.group(1)
+    if re.fullmatch(r"[0-9a-f]{12}", text):
+        return text
+    raise ValueError(
+        f'Got "{text[:40]}" for key: expected a key id (12 hex digits) or a whole key'
+    )
+
+
 def revoke_key(database_url: str, *, key_id: str) -> bool:
-    """Revoke a key by its id; False when there is no such active key."""
+    """Revoke a key by its id; False when there is no such active key. Every ingress replica
+    hears of it at commit (KEYS_CHANNEL) and forgets the key at once."""
     with psycopg.connect(database_url) as conn:
         cur = conn.execute(
             "UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL",
             (key_id,),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        conn.execute("SELECT pg_notify(%s, %s)", (KEYS_CHANNEL, key_id))
+        return True
+
+
+def list_keys(database_url: str, *, owner: str | None = None) -> list[dict[str, object]]:
+    """Every key (never its secret), oldest first; only `owner`'s when given."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT key_id, owner, is_admin, created_at, revoked_at FROM api_keys"
+            " WHERE %(owner)s::text IS NULL OR owner = %(owner)s ORDER BY created_at, key_id",
+            {"owner": owner},
+        ).fetchall()
 
 
 async def lookup_owner(conn: psycopg.AsyncConnection, token: str) -> Owner:

@@ -17,7 +17,7 @@ from backtest.validation import SpecError, validate_against
 from cluster.metrics import qbt_metrics
 from dataprep.panel import FactorPanel
 from serve import store
-from serve.database import DONE_CHANNEL, Listener, connection, open_pool
+from serve.database import DONE_CHANNEL, KEYS_CHANNEL, Listener, connection, open_pool
 from serve.errors import AuthenticationError, InvalidInputError, UnavailableError
 from serve.keys import Owner, lookup_owner
 from serve.models import FINISHED
@@ -40,9 +40,9 @@ class Service:
         self._waiters: dict[str, list[asyncio.Event]] = defaultdict(list)
         self._listener = Listener(
             database_url,
-            channels=[DONE_CHANNEL],
-            on_notify=self._on_done,
-            on_connect=self._wake_all,
+            channels=[DONE_CHANNEL, KEYS_CHANNEL],
+            on_notify=self._on_notify,
+            on_connect=self._on_connect,
             timeout_s=options.db_timeout_s,
         )
         self._pool: Any = None
@@ -166,12 +166,18 @@ class Service:
             if not self._waiters[key]:
                 del self._waiters[key]
 
-    def _on_done(self, _channel: str, payload: str) -> None:
-        for ident in payload.split(","):
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == KEYS_CHANNEL:  # a key was revoked: forget it now, not at cache expiry
+            self._keys = {t: c for t, c in self._keys.items() if c[0].key_id != payload}
+            return
+        for ident in payload.split(","):  # DONE_CHANNEL: these runs ended
             for event in self._waiters.get(ident, ()):
                 event.set()
 
-    def _wake_all(self) -> None:
+    def _on_connect(self) -> None:
+        """Notifications sent while the listener was away are lost: forget every cached key
+        and let every waiter re-read its run."""
+        self._keys = {}
         for events in self._waiters.values():
             for event in events:
                 event.set()

@@ -105,3 +105,18 @@ def test_db_demo_loads_then_refuses_to_overwrite(env, capsys):
     assert "stocks:         20 rows" in out and "loaded (COPY) in" in out
     assert main(arguments) == 2
     assert "qbt db demo --replace" in _one_line_error(capsys)
+
+
+def test_keys_create_list_revoke(env, capsys):
+    assert main(["keys", "create", "--owner", "hana"]) == 0
+    key = capsys.readouterr().out.strip()
+    key_id = key.split("_")[1]
+    assert main(["keys", "list", "--owner", "hana"]) == 0
+    listed = capsys.readouterr().out
+    assert key_id in listed and "hana" in listed and key.split("_", 2)[2] not in listed
+    assert main(["keys", "revoke", key]) == 0
+    assert f"revoked key {key_id}" in capsys.readouterr().out
+    assert main(["keys", "revoke", key_id]) == 2
+    assert f"no active key with id {key_id}" in _one_line_error(capsys)
+    assert main(["keys", "revoke", "not-a-key"]) == 2
+    assert 'Got "not-a-key" for key' in _one_line_error(capsys)

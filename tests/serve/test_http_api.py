@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 
+from serve.keys import create_key, key_id_of, revoke_key
 from tests.serve.harness import SPEC, Deployed, running_service, wait_all_ended
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -140,6 +142,19 @@ def test_keys_are_checked_and_owners_see_only_their_own(api: Deployed):
         assert client.get(f"/v1/backtests/{uuid.uuid4()}").json()["error"]["code"] == "not_found"
     with api.client("alice") as client:
         assert client.get(f"/v1/backtests/{run_id}").status_code == 200
+
+
+def test_a_revoked_key_is_refused_at_once_not_at_cache_expiry(api: Deployed):
+    key = create_key(api.database_url, owner="erin")
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"},
+                      timeout=30.0) as client:
+        assert client.get("/v1/factors").status_code == 200  # now in the 10 s key cache
+        assert revoke_key(api.database_url, key_id=key_id_of(key))
+        deadline, status = time.monotonic() + 2.0, 200
+        while status == 200 and time.monotonic() < deadline:
+            status = client.get("/v1/factors").status_code
+            time.sleep(0.05)
+    assert status == 401
 
 
 def test_idempotency_key_answers_the_same_run(api: Deployed):

@@ -60,8 +60,10 @@ def check_storable(document: Any, *, path: str = "") -> None:
             )
 
 
-async def _lock_owner(conn: Conn, owner: str, space: int) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (space, owner))
+async def _lock_owner_sweeps(conn: Conn, owner: str) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SWEEPS_LOCK_SPACE, owner)
+    )
 
 
 async def _replayed(
@@ -228,7 +230,7 @@ async def insert_sweep(
     """Queue a sweep (one runs row per variant), committed before this returns."""
     check_storable(sweep)
     async with conn.transaction():
-        await _lock_owner(conn, owner, SWEEPS_LOCK_SPACE)
+        await _lock_owner_sweeps(conn, owner)
         if idempotency_key is not None:
             row = await _replayed(
                 conn, table="sweeps", columns="id, n_variants, data_version", owner=owner,

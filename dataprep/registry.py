@@ -24,11 +24,11 @@ from typing import Any
 import ray
 
 from cluster.metrics import qbt_metrics
+from cluster.ray_runtime import NAMESPACE, detached_actor_options
 from dataprep.panel import FactorPanel
 
 REGISTRY_NAME = "dataset_registry"
 HEAD_NODE_RESOURCE = "node:__internal_head__"
-NAMESPACE = "qbt"
 
 PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
 VersionReader = Callable[[str], str]
@@ -244,16 +244,12 @@ def ensure_registry(
     return (
         registry_actor_class()
         .options(
-            name=REGISTRY_NAME,
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=-1,
-            num_cpus=0,
-            max_concurrency=1000,
-            # On the head node: the panels' owner must not go away with a worker node.
-            resources={HEAD_NODE_RESOURCE: 0.001},
+            **detached_actor_options(
+                REGISTRY_NAME,
+                max_concurrency=1000,
+                # On the head node: the panels' owner must not go away with a worker node.
+                resources={HEAD_NODE_RESOURCE: 0.001},
+            )
         )
         .remote(
             database_url,

@@ -28,6 +28,7 @@ from typing import Any
 import ray
 
 from cluster.metrics import qbt_metrics
+from cluster.ray_runtime import NAMESPACE, detached_actor_options
 from serve import queue
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
 from serve.options import ServiceOptions
@@ -36,7 +37,6 @@ from serve.queue import Claim, Outcome
 log = logging.getLogger(__name__)
 
 DISPATCHER_NAME = "dispatcher"
-NAMESPACE = "qbt"
 METRICS_EVERY_S = 2.0
 CPUS_EVERY_S = 30.0
 
@@ -259,16 +259,7 @@ def ensure_dispatcher(database_url: str, *, options: ServiceOptions) -> Any:
     """The named detached dispatcher of this cluster (created on first call)."""
     return (
         ray.remote(Dispatcher)
-        .options(
-            name=DISPATCHER_NAME,
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=-1,
-            num_cpus=0,
-            max_concurrency=100,
-        )
+        .options(**detached_actor_options(DISPATCHER_NAME, max_concurrency=100))
         .remote(database_url, options=options)
     )
 

@@ -53,18 +53,12 @@ def stop_ray() -> None:
 def start_registry(database_url: str, *, memory_budget: int) -> tuple[Any, Any, float]:
     """(registry actor, PanelHandle, seconds until the panel was in the object store)."""
     from benchmarks.datapath.market import registry_builder
-    from dataprep.registry import NAMESPACE, REGISTRY_NAME, registry_actor_class
+    from cluster.ray_runtime import detached_actor_options
+    from dataprep.registry import REGISTRY_NAME, registry_actor_class
 
     began = time.perf_counter()
     registry = registry_actor_class().options(
-        name=REGISTRY_NAME,
-        namespace=NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-        max_restarts=-1,
-        max_task_retries=-1,
-        num_cpus=0,
-        max_concurrency=1000,
+        **detached_actor_options(REGISTRY_NAME, max_concurrency=1000)
     ).remote(database_url, memory_budget=memory_budget, builder=registry_builder)
     handle = ray.get(registry.get.remote())
     return registry, handle, time.perf_counter() - began

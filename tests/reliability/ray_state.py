@@ -9,6 +9,8 @@ loads, as the `qbt` CLI does; the test process may be a driver of another Ray).
     python -m tests.reliability.ray_state attempts DASHBOARD TASK_NAME PID
         prints the attempts of the task of that name that failed on worker PID, as JSON
         [[attempt_number, state, error_type, worker_pid, error_message], ...].
+    python -m tests.reliability.ray_state tasks DASHBOARD TASK_NAME
+        prints every attempt of every task of that name (for a failure message).
 
 The state API's task list lags the workers (task events are reported in batches; on a busy
 machine a short task may never be listed as RUNNING, or be listed so after it finished). So
@@ -64,13 +66,16 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
 
 
 def attempts(dashboard: str, name: str, pid: int, timeout_s: float = 30) -> list[list[object]]:
-    """Every attempt of the task that failed on worker `pid` (waits for the state API to
-    report that failure)."""
+    """Every attempt of the task whose worker died under it on worker `pid` (waits for the
+    state API to report that failure). A worker killed before its first task event went out
+    leaves the failed attempt without a pid: such an attempt counts too (only one worker is
+    killed in the cluster)."""
     deadline = time.monotonic() + timeout_s
     while True:
         tasks = list_tasks(address=dashboard, filters=[("name", "=", name)], detail=True,
                            timeout=10, raise_on_missing_output=False)
-        killed = {t.task_id for t in tasks if t.worker_pid == pid and t.state == "FAILED"}
+        killed = {t.task_id for t in tasks if t.state == "FAILED"
+                  and t.error_type == "WORKER_DIED" and t.worker_pid in (pid, None, 0)}
         if killed or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -84,6 +89,11 @@ def main(argv: list[str]) -> int:
         print(json.dumps(kill_running(dashboard, rest[0], float(rest[1]))))
     elif command == "attempts":
         print(json.dumps(attempts(dashboard, rest[0], int(rest[1]))))
+    elif command == "tasks":  # for a failure message: every attempt of tasks of that name
+        tasks = list_tasks(address=dashboard, filters=[("name", "=", rest[0])], detail=True,
+                           timeout=10, raise_on_missing_output=False)
+        print(json.dumps(sorted([t.task_id[:8], t.attempt_number, t.state, t.error_type,
+                                 t.worker_pid] for t in tasks)))
     else:
         raise SystemExit(f"unknown command {command!r}")
     return 0

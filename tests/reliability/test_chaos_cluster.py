@@ -106,7 +106,8 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     # Ray retried the killed attempt. (The state API may show the retry itself as FAILED
     # "as driver exits": the dispatcher's job is that of the `qbt up` process, long gone;
     # the database above says the retry finished the runs.)
-    assert attempts[0][:3] == [0, "FAILED", "WORKER_DIED"], attempts
+    assert attempts and attempts[0][:3] == [0, "FAILED", "WORKER_DIED"], (
+        attempts, _ray_state("tasks", deployment.dashboard, TASK))
     assert max(attempt[0] for attempt in attempts) >= 1, attempts
     assert len(statistics) == 1  # every copy, the retried ones too, has one same result
     assert json.loads(statistics[0][0]) == reference.json()["statistics"]

@@ -7,7 +7,8 @@ loads, as the `qbt` CLI does; the test process may be a driver of another Ray).
         Prints `watching` once it knows such a worker (give it one by running a task of
         that name first), then {"pid"} as JSON ({} if none was seen in time).
     python -m tests.reliability.ray_state attempts DASHBOARD TASK_NAME PID
-        prints the attempts of the task of that name that failed on worker PID, as JSON
+        prints the attempts of the task of that name whose worker PID was killed (an
+        attempt killed before it reported its pid counts too), as JSON
         [[attempt_number, state, error_type, worker_pid, error_message], ...].
     python -m tests.reliability.ray_state tasks DASHBOARD TASK_NAME
         prints every attempt of every task of that name (for a failure message).
@@ -26,6 +27,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
@@ -65,6 +67,12 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
     return {}
 
 
+def _tasks_named(dashboard: str, name: str) -> list[Any]:
+    """Every attempt of every task of that name, with its details."""
+    return list_tasks(address=dashboard, filters=[("name", "=", name)], detail=True,
+                      timeout=10, raise_on_missing_output=False)
+
+
 def attempts(dashboard: str, name: str, pid: int, timeout_s: float = 30) -> list[list[object]]:
     """Every attempt of the task whose worker died under it on worker `pid` (waits for the
     state API to report that failure). A worker killed before its first task event went out
@@ -72,8 +80,7 @@ def attempts(dashboard: str, name: str, pid: int, timeout_s: float = 30) -> list
     killed in the cluster)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        tasks = list_tasks(address=dashboard, filters=[("name", "=", name)], detail=True,
-                           timeout=10, raise_on_missing_output=False)
+        tasks = _tasks_named(dashboard, name)
         killed = {t.task_id for t in tasks if t.state == "FAILED"
                   and t.error_type == "WORKER_DIED" and t.worker_pid in (pid, None, 0)}
         if killed or time.monotonic() > deadline:
@@ -90,10 +97,8 @@ def main(argv: list[str]) -> int:
     elif command == "attempts":
         print(json.dumps(attempts(dashboard, rest[0], int(rest[1]))))
     elif command == "tasks":  # for a failure message: every attempt of tasks of that name
-        tasks = list_tasks(address=dashboard, filters=[("name", "=", rest[0])], detail=True,
-                           timeout=10, raise_on_missing_output=False)
         print(json.dumps(sorted([t.task_id[:8], t.attempt_number, t.state, t.error_type,
-                                 t.worker_pid] for t in tasks)))
+                                 t.worker_pid] for t in _tasks_named(dashboard, rest[0]))))
     else:
         raise SystemExit(f"unknown command {command!r}")
     return 0

@@ -142,25 +142,20 @@ class RankTerm(_Model):
 class SellTax(_Model):
     """Securities transaction tax in force from `effective` on one market."""
 
-    effective: date = Field(description="First day (inclusive) this rate applies.")
+    effective: date = Field(description="First trade date (inclusive) this rate applies to.")
     market: Market = Field(description="Market the rate applies to.")
     bps: float = Field(ge=0, le=MAX_BPS, description="Tax on the sold value, in basis points.")
 
 
 def statutory_sell_tax() -> list[SellTax]:
-    """KRX securities transaction tax totals (incl. rural special tax), both markets."""
-    schedule = [
-        (date(2019, 6, 3), 25.0),
-        (date(2021, 1, 1), 23.0),
-        (date(2023, 1, 1), 20.0),
-        (date(2024, 1, 1), 18.0),
-        (date(2025, 1, 1), 15.0),
-        (date(2026, 1, 1), 20.0),
-    ]
+    """The KRX securities transaction tax totals (incl. rural special tax) per market, each
+    from the first trade date that settles (T+2) on or after its effective date
+    (`backtest.tax`, with its sources)."""
+    from backtest.tax import statutory_schedule
+
     return [
-        SellTax(effective=day, market=market, bps=bps)
-        for day, bps in schedule
-        for market in ("KOSPI", "KOSDAQ")
+        SellTax(effective=day, market=market, bps=bps)  # type: ignore[arg-type]
+        for day, market, bps in statutory_schedule()
     ]
 
 
@@ -176,8 +171,10 @@ class Costs(_Model):
     sell_tax: list[SellTax] = Field(
         default_factory=statutory_sell_tax,
         description=(
-            "Sell-only tax schedule per market: on day d the entry with the latest "
-            "effective <= d applies (0 before the first). Defaults to the KRX totals."
+            "Sell-only tax schedule per market: a sale on trade date d pays the entry with the "
+            "latest effective <= d (0 before the first). Defaults to the statutory KRX totals "
+            "since 1996 (0.30 % until the 2019 cut), each from the first trade date settling "
+            "(T+2) on or after the date it took effect."
         ),
     )
 

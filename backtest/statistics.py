@@ -2,8 +2,12 @@
 
 Conventions: the daily return of day t is equity[t] / equity[t-1] - 1 with equity[-1] =
 the initial capital (so day 0 carries the first buy-in costs, and the product of
-(1 + returns) is final / initial). 252 trading days a year. Undefined values (zero
-volatility, fewer than two days, no drawdown, ...) are None, never NaN or inf.
+(1 + returns) is final / initial). Everything is measured from the initial capital: total
+return and CAGR, and the drawdown, whose first peak is the initial capital (as empyrical and
+pyfolio count it). The win rate leaves day 0 out (its return is only the buy-in costs).
+Alpha is arithmetic, mean daily excess x 252; `alpha_compounded` is (1 + mean daily excess)
+^ 252 - 1, empyrical's `alpha`. 252 trading days a year. Undefined values (zero volatility,
+fewer than two days, no drawdown, ...) are None, never NaN or inf.
 """
 
 from __future__ import annotations
@@ -71,20 +75,22 @@ def sortino(returns: np.ndarray, *, risk_free_daily: float) -> float:
     return float(excess.mean() / downside * math.sqrt(DAYS_PER_YEAR))
 
 
-def max_drawdown(equity: np.ndarray) -> tuple[float, int, int]:
-    """(drawdown <= 0, peak index, trough index) of the deepest fall from a running high
-    of the daily equity; (0, -1, -1) when equity never falls below a previous high."""
+def max_drawdown(equity: np.ndarray, *, initial: float) -> tuple[float, int, int]:
+    """(drawdown <= 0, peak index, trough index) of the deepest fall from a running high of
+    the daily equity, the initial capital being the first high (peak index -1 when that is
+    the high); (0, -1, -1) when equity never falls below a previous high."""
     if len(equity) == 0:
         return 0.0, -1, -1
-    high = np.maximum.accumulate(equity)
+    path = np.concatenate(([initial], equity))
+    high = np.maximum.accumulate(path)
     with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = equity / high - 1.0
+        drawdown = path / high - 1.0
     trough = int(np.argmin(drawdown))
     depth = float(drawdown[trough])
     if not depth < 0:
         return 0.0, -1, -1
-    peak = int(np.argmax(equity[: trough + 1]))
-    return depth, peak, trough
+    peak = int(np.argmax(path[: trough + 1]))
+    return depth, peak - 1, trough - 1
 
 
 def calmar(cagr_value: float, drawdown: float) -> float:
@@ -99,9 +105,8 @@ def win_rate(returns: np.ndarray) -> float:
 def beta_alpha(
     returns: np.ndarray, benchmark: np.ndarray, *, risk_free_daily: float
 ) -> tuple[float, float]:
-    """CAPM beta = cov(r, b) / var(b) and Jensen's alpha, annualised:
-    (mean(r - rf) - beta x mean(b - rf)) x 252. Days where either return is missing are
-    left out."""
+    """CAPM beta = cov(r, b) / var(b) and Jensen's daily alpha, mean(r - rf) - beta x
+    mean(b - rf), not annualised. Days where either return is missing are left out."""
     both = np.isfinite(returns) & np.isfinite(benchmark)
     r, b = returns[both], benchmark[both]
     if len(r) < 2:
@@ -110,7 +115,7 @@ def beta_alpha(
     if variance <= 0:
         return math.nan, math.nan
     beta = float(np.cov(r, b, ddof=1)[0, 1] / variance)
-    alpha = ((r - risk_free_daily).mean() - beta * (b - risk_free_daily).mean()) * DAYS_PER_YEAR
+    alpha = (r - risk_free_daily).mean() - beta * (b - risk_free_daily).mean()
     return beta, float(alpha)
 
 
@@ -144,11 +149,23 @@ class Statistics(BaseModel):
     annual_volatility: float | None = Field(description="std(daily returns) x sqrt(252).")
     sharpe: float | None = Field(description="mean(r - rf) / std(r - rf) x sqrt(252).")
     sortino: float | None = Field(description="mean(r - rf) / downside deviation x sqrt(252).")
-    max_drawdown: float = Field(description="Deepest fall from a running high (<= 0).")
-    peak_date: date | None = Field(description="Day of the high before the deepest fall.")
+    max_drawdown: float = Field(
+        description="Deepest fall from a running high (<= 0); the initial capital is the first."
+    )
+    peak_date: date | None = Field(
+        description=(
+            "Day of the high before the deepest fall (the first day when that high is the "
+            "initial capital)."
+        )
+    )
     trough_date: date | None = Field(description="Day of the deepest fall's low.")
     calmar: float | None = Field(description="cagr / |max_drawdown|.")
-    win_rate: float | None = Field(description="Share of days with a positive return.")
+    win_rate: float | None = Field(
+        description=(
+            "Share of days after the first with a positive return (day 0's return is only "
+            "the buy-in costs)."
+        )
+    )
     turnover: float | None = Field(
         description=(
             "Average turnover per rebalance: traded value (buys + sells) / equity before "
@@ -163,7 +180,18 @@ class Statistics(BaseModel):
     )
     average_holdings: float = Field(description="Mean number of positions held at each close.")
     beta: float | None = Field(description="cov(r, b) / var(b) of daily returns.")
-    alpha: float | None = Field(description="Jensen's alpha, annualised (x 252).")
+    alpha: float | None = Field(
+        description=(
+            "Jensen's alpha, arithmetic: mean daily (r - rf) - beta x (b - rf), x 252 "
+            "(alpha_compounded is the compounded one)."
+        )
+    )
+    alpha_compounded: float | None = Field(
+        description=(
+            "Jensen's alpha compounded: (1 + mean daily (r - rf) - beta x (b - rf))^252 - 1, "
+            "empyrical's and pyfolio's alpha."
+        )
+    )
     tracking_error: float | None = Field(description="std(r - b) x sqrt(252).")
     information_ratio: float | None = Field(description="mean(r - b) x 252 / tracking_error.")
 
@@ -186,8 +214,8 @@ def compute_statistics(
     rf = daily_rate(risk_free_rate)
     total = float(equity[-1] / initial_capital - 1.0)
     growth = cagr(total, n_days)
-    depth, peak, trough = max_drawdown(equity)
-    beta, alpha = beta_alpha(returns, benchmark, risk_free_daily=rf)
+    depth, peak, trough = max_drawdown(equity, initial=initial_capital)
+    beta, alpha_daily = beta_alpha(returns, benchmark, risk_free_daily=rf)
     mean_turnover = float(turnovers.mean()) if len(turnovers) else math.nan
     return Statistics(
         n_days=n_days,
@@ -199,16 +227,17 @@ def compute_statistics(
         sharpe=finite(sharpe(returns, risk_free_daily=rf)),
         sortino=finite(sortino(returns, risk_free_daily=rf)),
         max_drawdown=depth,
-        peak_date=dates[peak] if peak >= 0 else None,
+        peak_date=dates[max(peak, 0)] if trough >= 0 else None,
         trough_date=dates[trough] if trough >= 0 else None,
         calmar=finite(calmar(growth, depth)),
-        win_rate=finite(win_rate(returns)),
+        win_rate=finite(win_rate(returns[1:])),
         turnover=finite(mean_turnover),
         annual_turnover=finite(turnovers.sum() * DAYS_PER_YEAR / n_days),
         costs_paid=float(costs_paid),
         average_holdings=float(holdings.mean()),
         beta=finite(beta),
-        alpha=finite(alpha),
+        alpha=finite(alpha_daily * DAYS_PER_YEAR),
+        alpha_compounded=finite((1.0 + alpha_daily) ** DAYS_PER_YEAR - 1.0),
         tracking_error=finite(tracking_error(returns, benchmark)),
         information_ratio=finite(information_ratio(returns, benchmark)),
     )

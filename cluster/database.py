@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -15,8 +17,12 @@ class DatabaseUnavailableError(RuntimeError):
     """No database is configured and none can be started."""
 
 
-def start_embedded_postgres(home: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL under `home`/postgres; return its URL."""
+def embedded_pgdata(home: Path) -> Path:
+    """The data folder of the embedded server of `home`."""
+    return home.absolute() / "postgres"
+
+
+def _pgserver() -> Any:
     try:
         import pgserver
     except ImportError:
@@ -24,8 +30,14 @@ def start_embedded_postgres(home: Path) -> str:
             "QBT_DATABASE_URL is unset and the embedded server is not installed: "
             "pip install 'qbt[embedded]' or set QBT_DATABASE_URL"
         ) from None
+    return pgserver
+
+
+def start_embedded_postgres(home: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under `home`/postgres; return its URL."""
+    pgserver = _pgserver()
     home.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(home.absolute() / "postgres", cleanup_mode=None)
+    server = pgserver.get_server(embedded_pgdata(home), cleanup_mode=None)
     admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute(
@@ -36,12 +48,22 @@ def start_embedded_postgres(home: Path) -> str:
     return server.get_uri(EMBEDDED_DATABASE)
 
 
+def embedded_postgres_running(pgdata: Path) -> bool:
+    return (pgdata / "postmaster.pid").exists()
+
+
+def stop_embedded_postgres(pgdata: Path) -> bool:
+    """Stop the embedded server of `pgdata` (fast shutdown); False when it is not running."""
+    if not embedded_postgres_running(pgdata):
+        return False
+    pg_ctl = _pgserver().pg_ctl  # made when pgserver is imported
+    system_user = "pgserver" if os.geteuid() == 0 else None  # the user pgserver runs as
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=system_user)
+    return True
+
+
 def resolve_database_url(settings: Settings) -> str:
     """The URL to use: `QBT_DATABASE_URL`, else the embedded server (started if needed)."""
     if settings.database_url:
         return settings.database_url
     return start_embedded_postgres(settings.home)
-
-
-def connect(database_url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(database_url, autocommit=autocommit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,33 @@ from cluster.config import Settings
 
 class HeadError(RuntimeError):
     """The Ray head could not be started or reached."""
+
+
+def ray_token_path(environ: dict[str, str] | None = None) -> Path | None:
+    """Where Ray reads its token (RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token); None when
+    RAY_AUTH_TOKEN holds the token itself. Ray's own order: the variable, the path, the file."""
+    env = os.environ if environ is None else environ
+    if env.get("RAY_AUTH_TOKEN"):
+        return None
+    if env.get("RAY_AUTH_TOKEN_PATH"):
+        return Path(env["RAY_AUTH_TOKEN_PATH"]).expanduser()
+    return Path.home() / ".ray" / "auth_token"
+
+
+def ensure_ray_token(environ: dict[str, str] | None = None) -> Path | None:
+    """Create the Ray token where Ray looks for it, when there is none; the path created.
+
+    `ray start --head` with token auth refuses to start without one (only `ray.init()` makes
+    its own). 256 random bits as hex, as `ray get-auth-token --generate` writes, but 0600."""
+    path = ray_token_path(environ)
+    if path is None or (path.exists() and path.read_text().strip()):
+        return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    path.chmod(0o600)  # an empty file that was there keeps its mode through O_CREAT
+    return path
 
 
 def ray_executable() -> str:
@@ -75,9 +103,18 @@ def start_head(
         )
         code = process.wait(timeout=120)
     if code != 0:
-        tail = log_path.read_text(errors="replace")[-2000:]
-        raise HeadError(f"`ray start --head` exited with {code}; log {log_path}:\n{tail}")
+        raise HeadError(
+            f"`ray start --head` exited with {code}: {last_error_line(log_path)} (log {log_path})"
+        )
     return f"127.0.0.1:{settings.ray_gcs_port}", process.pid
+
+
+def last_error_line(log_path: Path) -> str:
+    """The last line of a log that names an error, else its last line."""
+    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors or lines or ["no output"])[-1][:300]
 
 
 def head_alive(pgid: int | None) -> bool:

@@ -10,9 +10,11 @@ down:   Serve app and QBT's actors, then only what `up` itself started (the Ray 
 from __future__ import annotations
 
 import json
-import os
 import time
+import traceback
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,13 @@ import httpx
 import psycopg
 
 from cluster.config import Settings
-from cluster.database import resolve_database_url
-from cluster.head import head_alive, start_head, stop_head
+from cluster.database import (
+    embedded_pgdata,
+    embedded_postgres_running,
+    resolve_database_url,
+    stop_embedded_postgres,
+)
+from cluster.head import ensure_ray_token, head_alive, start_head, stop_head
 from cluster.ray_runtime import cluster_address, connect_ray
 from cluster.state import ClusterState, clear_state, read_state, write_state
 
@@ -30,14 +37,54 @@ DEMO_OWNER = "demo"
 QBT_ACTORS = ("dispatcher", "dataset_registry")
 
 
+class UpFailedError(RuntimeError):
+    """`qbt up` could not finish; what it had started is stopped again."""
+
+
 def up(settings: Settings, *, example: bool = True) -> ClusterState:
+    """Start what is not running yet (each step recorded in QBT_HOME/cluster.json as soon as
+    it has started, so `qbt down` can undo it), then run the example. On any failure stop
+    what this call started and raise UpFailedError with one line."""
+    started: list[str] = []
+    try:
+        return _up(settings, started=started, example=example)
+    except BaseException as err:
+        stopped = _undo(settings, started)
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        undone = f"; stopped what it had started: {', '.join(stopped)}" if stopped else ""
+        raise UpFailedError(f"{_reason(err, settings.home)}{undone}") from err
+
+
+def _reason(err: BaseException, home: Path) -> str:
+    """One line for the user; a traceback file for errors that are not the user's."""
+    from cluster.cli import user_error_message
+
+    message = user_error_message(err) if isinstance(err, Exception) else None
+    if message is not None:
+        return message
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "up-error.log"
+    log.write_text("".join(traceback.format_exception(err)))
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:300]} (traceback in {log})"
+
+
+def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterState:
     from dataprep.schema import migrate
     from dataprep.warehouse import is_empty, load_demo
 
     state = read_state(settings.home)
-    url = resolve_database_url(settings)
+    if settings.database_url:
+        url, state.embedded_pgdata = settings.database_url, None
+    else:
+        pgdata = embedded_pgdata(settings.home)
+        was_running = embedded_postgres_running(pgdata)
+        url = resolve_database_url(settings)
+        state.embedded_pgdata = str(pgdata)
+        if not was_running:
+            started.append("database")
     state.database_url = url
-    state.embedded_pgdata = None if settings.database_url else str(_pgdata(settings))
+    write_state(settings.home, state)
     migrate(url)
     with psycopg.connect(url) as conn:
         empty = is_empty(conn)
@@ -49,16 +96,22 @@ def up(settings: Settings, *, example: bool = True) -> ClusterState:
               + f" rows in {report.generate_seconds + report.load_seconds:.1f} s")
 
     if cluster_address(settings) is None:
+        token = ensure_ray_token()
+        if token is not None:
+            print(f"created the Ray auth token {token} (0600; `ray get-auth-token` prints it)")
         print(f"starting a Ray head (GCS port {settings.ray_gcs_port}, dashboard "
               f"http://{settings.dashboard_host}:{settings.dashboard_port}) ...")
         address, pgid = start_head(settings, log_path=settings.home / "ray-head.log")
         state.ray_address, state.head_pgid = address, pgid
-    write_state(settings.home, state)  # from here on `qbt down` can undo what was started
+        started.append("head")
+        write_state(settings.home, state)
     connect_ray(settings, log_to_driver=False)
 
     from serve.app import deploy
 
     print("starting the DatasetRegistry, the dispatcher and the API (builds the panel) ...")
+    if not _service_running():
+        started.append("service")
     deploy(settings, url)
     state.http_url = f"http://{settings.http_host}:{settings.http_port}"
     write_state(settings.home, state)
@@ -75,8 +128,44 @@ def up(settings: Settings, *, example: bool = True) -> ClusterState:
     return state
 
 
-def _pgdata(settings: Settings) -> Path:
-    return settings.home.absolute() / "postgres"
+def _service_running() -> bool:
+    import ray
+
+    try:
+        ray.get_actor(QBT_ACTORS[0], namespace="qbt")
+        return True
+    except ValueError:
+        return False
+
+
+def _undo(settings: Settings, started: list[str]) -> list[str]:
+    """Stop, newest first, what a failed `up` started, and forget it in the state file. A
+    step that fails is named (and stays recorded for `qbt down`); the rest are still tried."""
+    state = read_state(settings.home)
+    steps: list[tuple[str, Callable[[], list[str]], tuple[str, ...]]] = []
+    if "service" in started and "head" not in started:  # a head of ours takes it along
+        steps.append(("the serve app", partial(_stop_service, settings), ()))
+    if "head" in started and state.head_pgid is not None:
+        steps.append(("the ray head", partial(_stop_head, state.head_pgid),
+                      ("ray_address", "head_pgid", "http_url")))
+    if "database" in started and state.embedded_pgdata:
+        steps.append(("the embedded postgres",
+                      partial(_stop_database, Path(state.embedded_pgdata)),
+                      ("embedded_pgdata",)))
+    stopped: list[str] = []
+    for name, stop, recorded in steps:
+        try:
+            stopped += stop()
+        except Exception as err:
+            stopped.append(f"NOT {name} ({type(err).__name__}: {err}; run `qbt down`)")
+            continue
+        for field_name in recorded:
+            setattr(state, field_name, None)
+    if state.head_pgid is None and state.embedded_pgdata is None:
+        clear_state(settings.home)
+    else:
+        write_state(settings.home, state)
+    return stopped
 
 
 def demo_key(settings: Settings, database_url: str, *, http_url: str) -> str:
@@ -113,6 +202,9 @@ def run_example(http_url: str, key: str) -> dict[str, Any]:
                          timeout=30).json()
     print(f"run {body['id']}: {body['status']} in {time.perf_counter() - started:.1f} s "
           f"(data version {body.get('data_version')})")
+    if body["status"] != "done":
+        raise RuntimeError(f"the example run {body['id']} ended {body['status']}: "
+                           f"{body.get('error')}")
     for name, value in (body.get("statistics") or {}).items():
         shown = f"{value:,.4f}" if isinstance(value, float) else value
         print(f"{name:>20}  {shown}")
@@ -123,39 +215,46 @@ def down(settings: Settings) -> list[str]:
     """Stop the Serve app and QBT's actors, then what `up` started; return what was stopped."""
     state = read_state(settings.home)
     stopped: list[str] = []
-    address = cluster_address(settings)
-    if address is not None:
-        import ray
-        from ray import serve
-
-        connect_ray(settings, log_to_driver=False)
-        serve.shutdown()
-        stopped.append("serve app")
-        for name in QBT_ACTORS:
-            try:
-                ray.kill(ray.get_actor(name, namespace="qbt"), no_restart=True)
-                stopped.append(name)
-            except ValueError:
-                pass
-        ray.shutdown()
-    if state.head_pgid is not None and head_alive(state.head_pgid):
-        stop_head(state.head_pgid)
-        stopped.append(f"ray head (process group {state.head_pgid})")
+    if cluster_address(settings) is not None:
+        stopped += _stop_service(settings)
+    if state.head_pgid is not None:
+        stopped += _stop_head(state.head_pgid)
     if state.embedded_pgdata:
-        if _stop_embedded(Path(state.embedded_pgdata)):
-            stopped.append(f"embedded postgres ({state.embedded_pgdata})")
+        stopped += _stop_database(Path(state.embedded_pgdata))
     clear_state(settings.home)
     return stopped
 
 
-def _stop_embedded(pgdata: Path) -> bool:
-    if not (pgdata / "postmaster.pid").exists():
-        return False
-    from pgserver import pg_ctl  # type: ignore[attr-defined]  # made at import time
+def _stop_service(settings: Settings) -> list[str]:
+    import ray
+    from ray import serve
 
-    system_user = "pgserver" if os.geteuid() == 0 else None  # the user pgserver runs as
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=system_user)
-    return True
+    stopped = []
+    connect_ray(settings, log_to_driver=False)
+    serve.shutdown()
+    stopped.append("serve app")
+    for name in QBT_ACTORS:
+        try:
+            ray.kill(ray.get_actor(name, namespace="qbt"), no_restart=True)
+            stopped.append(name)
+        except ValueError:
+            pass
+    ray.shutdown()
+    return stopped
+
+
+def _stop_head(pgid: int) -> list[str]:
+    import ray
+
+    ray.shutdown()  # this driver's connection first: its head goes away now
+    if not head_alive(pgid):
+        return []
+    stop_head(pgid)
+    return [f"ray head (process group {pgid})"]
+
+
+def _stop_database(pgdata: Path) -> list[str]:
+    return [f"embedded postgres ({pgdata})"] if stop_embedded_postgres(pgdata) else []
 
 
 def status(settings: Settings) -> dict[str, Any]:

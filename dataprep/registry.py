@@ -108,8 +108,13 @@ class DatasetRegistry:
         self._ticker: asyncio.Task[None] | None = None
 
     async def get(self, version: str | None = None) -> PanelHandle:
-        """The current panel (or a named version still held), building it if needed."""
+        """The current panel (or a named version still held), building it if needed.
+
+        A build is labelled with the version of the data it read (`panel.version`), never
+        with the one asked for: when the database moved on, the new build becomes current
+        and asking for the old version raises UnknownVersionError."""
         self._start_ticker()
+        asked = version
         if version is None:
             version = self._current or await self._read_version()
         entry = self._entries.get(version)
@@ -118,9 +123,11 @@ class DatasetRegistry:
                 if version != await self._read_version():
                     raise UnknownVersionError(version, self._current)
             handle = await self._build_once(version)
+            if asked is not None and handle.version != asked:
+                raise UnknownVersionError(asked, handle.version)
         else:
             handle = entry.handle
-        self._entries[version].last_used = time.time()
+        self._entries[handle.version].last_used = time.time()
         return handle
 
     async def refresh(self, wait: bool = False) -> dict[str, Any]:
@@ -173,13 +180,17 @@ class DatasetRegistry:
             pending.add_done_callback(lambda _: self._building.pop(version, None))
         return await asyncio.shield(pending)
 
-    async def _build(self, version: str) -> PanelHandle:
+    async def _build(self, expected: str) -> PanelHandle:
+        """Build from what the database holds now (expected to be `expected`)."""
         self._builds += 1
         try:
-            handle = await asyncio.to_thread(self._build_and_put, version)
+            handle = await asyncio.to_thread(self._build_and_put)
         except Exception as err:
             self._last_error = f"{type(err).__name__}: {err}"
             raise
+        version = handle.version
+        if version != expected:
+            self._last_error = f"asked to build {expected}, the data was {version}"
         self._entries[version] = _Entry(handle)
         metrics = qbt_metrics()
         if self._current is not None and self._current != version:
@@ -193,14 +204,14 @@ class DatasetRegistry:
         )
         return handle
 
-    def _build_and_put(self, version: str) -> PanelHandle:
+    def _build_and_put(self) -> PanelHandle:
         panel, timings = self._builder(self._database_url)
         started = time.perf_counter()
         ref = ray.put(panel)
         timings = {**timings, "put_s": time.perf_counter() - started}
         shape = panel.values.shape
         return PanelHandle(
-            version=version,
+            version=panel.version,
             ref=ref,
             shape=(int(shape[0]), int(shape[1]), int(shape[2])),
             nbytes=panel.nbytes,

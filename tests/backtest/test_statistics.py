@@ -43,10 +43,37 @@ def test_daily_risk_free_rate_compounds_to_the_annual_rate():
 
 def test_max_drawdown_with_peak_and_trough():
     equity = np.array([100.0, 120.0, 90.0, 130.0, 80.0, 100.0])
-    depth, peak, trough = st.max_drawdown(equity)
+    depth, peak, trough = st.max_drawdown(equity, initial=100.0)
     assert depth == pytest.approx(80 / 130 - 1)
     assert (peak, trough) == (3, 4)
-    assert st.max_drawdown(np.array([1.0, 2.0, 3.0])) == (0.0, -1, -1)
+    assert st.max_drawdown(np.array([1.0, 2.0, 3.0]), initial=1.0) == (0.0, -1, -1)
+
+
+def test_drawdown_counts_the_initial_capital_as_the_first_peak():
+    """Regression: the drawdown was measured from day-0 equity (after the buy-in costs),
+    while the total return is measured from the initial capital."""
+    equity = np.array([99.0, 97.0, 101.0])
+    depth, peak, trough = st.max_drawdown(equity, initial=100.0)
+    assert depth == pytest.approx(-0.03)  # not 97 / 99 - 1
+    assert (peak, trough) == (-1, 1)  # the peak is the initial capital
+    dates = [date(2024, 1, 2) + timedelta(days=i) for i in range(3)]
+    stats = st.compute_statistics(
+        dates=dates, equity=equity, benchmark_equity=np.full(3, 100.0), initial_capital=100.0,
+        turnovers=np.array([1.0]), costs_paid=1.0, holdings=np.ones(3), risk_free_rate=0.0,
+    )
+    assert stats.max_drawdown == pytest.approx(-0.03)
+    assert (stats.peak_date, stats.trough_date) == (dates[0], dates[1])
+
+
+def test_win_rate_leaves_day_zero_out():
+    """Regression: day 0 (whose return is only the buy-in costs) counted as a losing day."""
+    dates = [date(2024, 1, 2) + timedelta(days=i) for i in range(5)]
+    stats = st.compute_statistics(
+        dates=dates, equity=np.array([99.0, 100.0, 99.5, 101.0, 102.0]),
+        benchmark_equity=np.full(5, 100.0), initial_capital=100.0, turnovers=np.array([1.0]),
+        costs_paid=1.0, holdings=np.ones(5), risk_free_rate=0.0,
+    )
+    assert stats.win_rate == 0.75  # 3 of the 4 days after day 0, not 3 of 5
     assert st.calmar(0.2, -0.1) == pytest.approx(2.0)
     assert math.isnan(st.calmar(0.2, 0.0))
 
@@ -60,7 +87,7 @@ def test_beta_alpha_tracking_error_information_ratio():
     r = 2 * b + 0.001
     beta, alpha = st.beta_alpha(r, b, risk_free_daily=0.0)
     assert beta == pytest.approx(2.0)
-    assert alpha == pytest.approx(0.001 * 252)
+    assert alpha == pytest.approx(0.001)  # daily
     active = r - b
     te = np.std(active, ddof=1) * math.sqrt(252)
     assert st.tracking_error(r, b) == pytest.approx(te)
@@ -93,3 +120,17 @@ def test_compute_statistics_is_nan_free_and_consistent():
     assert stats.turnover == 0.75 and stats.annual_turnover == pytest.approx(1.5 * 252 / 4)
     assert stats.average_holdings == 2.5 and stats.n_rebalances == 2 and stats.n_days == 4
     assert "NaN" not in stats.model_dump_json()
+
+
+def test_alpha_arithmetic_and_compounded():
+    b = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    r = 2 * b + 0.001
+    dates = [date(2024, 1, 2) + timedelta(days=i) for i in range(5)]
+    stats = st.compute_statistics(
+        dates=dates, equity=100.0 * np.cumprod(1 + r),
+        benchmark_equity=100.0 * np.cumprod(1 + b), initial_capital=100.0,
+        turnovers=np.array([1.0]), costs_paid=0.0, holdings=np.ones(5), risk_free_rate=0.0,
+    )
+    assert stats.beta == pytest.approx(2.0)
+    assert stats.alpha == pytest.approx(0.001 * 252)
+    assert stats.alpha_compounded == pytest.approx(1.001**252 - 1)

@@ -124,3 +124,35 @@ def test_tasks_see_the_panel_zero_copy(ray_session):
         # reading all 48 MB must not add a private copy to the worker
         assert report["uss_growth"] < panel.values.nbytes / 4
     assert len({r["total"] for r in reports}) == 1
+
+
+def test_restarted_registry_never_labels_new_data_with_an_old_version(ray_session, tmp_path):
+    """Regression: after a restart, get("v1") built whatever the database held and answered a
+    handle named v1. Here the reader still says v1 while the builder reads v2 data."""
+    log = tmp_path / "builds.log"
+    Path(log).with_suffix(".version").write_text("v2")  # what the builder finds
+    stale = tmp_path / "reader.version"
+    stale.write_text("v1")  # what the version reader says
+    registry = ray.remote(DatasetRegistry).options(num_cpus=0, max_concurrency=100).remote(
+        "postgresql://unused", builder=_slow_builder(str(log)),
+        version_reader=_file_version_reader(str(stale)),
+    )
+    with pytest.raises(UnknownVersionError) as caught:
+        ray.get(registry.get.remote("v1"))
+    assert (caught.value.version, caught.value.current) == ("v1", "v2")
+    current = ray.get(registry.get.remote())
+    assert current.version == "v2" and ray.get(current.ref).version == "v2"
+    assert [v["version"] for v in ray.get(registry.versions.remote())] == ["v2"]
+    assert log.read_text().count("build") == 1  # the build was kept, not thrown away
+
+
+def test_unnamed_get_answers_the_version_it_built(ray_session, tmp_path):
+    log = tmp_path / "builds.log"
+    Path(log).with_suffix(".version").write_text("v2")
+    stale = tmp_path / "reader.version"
+    stale.write_text("v1")
+    registry = ray.remote(DatasetRegistry).options(num_cpus=0, max_concurrency=100).remote(
+        "postgresql://unused", builder=_slow_builder(str(log)),
+        version_reader=_file_version_reader(str(stale)),
+    )
+    assert ray.get(registry.get.remote()).version == "v2"

@@ -39,15 +39,16 @@ def test_defaults():
     assert spec.delisting_return == 0 and spec.risk_free_rate == 0
     assert spec.max_weight is None and spec.stop_loss is None and spec.take_profit is None
     kospi = [(t.effective, t.bps) for t in spec.costs.sell_tax if t.market == "KOSPI"]
-    assert kospi == [
-        (date(2019, 6, 3), 25),
-        (date(2021, 1, 1), 23),
-        (date(2023, 1, 1), 20),
-        (date(2024, 1, 1), 18),
-        (date(2025, 1, 1), 15),
-        (date(2026, 1, 1), 20),
+    assert kospi == [  # first trade dates settling (T+2) on or after each effective date
+        (date(1996, 6, 27), 30),
+        (date(2019, 5, 30), 25),
+        (date(2020, 12, 29), 23),
+        (date(2022, 12, 28), 20),
+        (date(2023, 12, 27), 18),
+        (date(2024, 12, 27), 15),
+        (date(2025, 12, 29), 20),
     ]
-    assert len(statutory_sell_tax()) == 12
+    assert len(statutory_sell_tax()) == 14
 
 
 def test_end_before_start_names_end():

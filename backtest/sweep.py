@@ -1,7 +1,7 @@
 """Sweeps: a base StrategySpec and a grid of overrides, expanded into variants and ranked.
 
-Pure: expansion, batching and ranking take and return plain values. Running the batches on
-Ray lives in `backtest/jobs/`.
+Pure: expansion and ranking take and return plain values. Running the variants on Ray is
+`backtest.tasks`.
 """
 
 from __future__ import annotations
@@ -126,10 +126,6 @@ def overrides_of(sweep: SweepSpec, index: int) -> dict[str, Any]:
         name: values[pick]
         for (name, values), pick in zip(sweep.grid.items(), picks, strict=True)
     }
-
-
-def batches(n_items: int, *, batch_size: int) -> list[range]:
-    return [range(i, min(i + batch_size, n_items)) for i in range(0, n_items, batch_size)]
 
 
 def rank(

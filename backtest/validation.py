@@ -1,16 +1,32 @@
-"""Checks of a StrategySpec against one FactorPanel (the checks pydantic cannot make)."""
+"""Checks of a StrategySpec against one data version (the checks pydantic cannot make).
+
+They read only the version's index (trading days, factor and index names): a FactorPanel or
+the PanelIndex the registry's handle carries, so the HTTP service validates without
+mapping the panel.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 
 import numpy as np
 
 from backtest.spec import StrategySpec
 from backtest.window import RunWindow
 
-if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
-    from dataprep.panel import FactorPanel
+
+class PanelShape(Protocol):
+    """What validation reads: `dataprep.panel.FactorPanel` and `PanelIndex` both have it."""
+
+    @property
+    def dates(self) -> np.ndarray: ...
+    @property
+    def factor_names(self) -> tuple[str, ...]: ...
+    @property
+    def benchmarks(self) -> Collection[str]: ...
+    @property
+    def n_days(self) -> int: ...
 
 
 class SpecError(ValueError):
@@ -25,7 +41,7 @@ def _iso(day: np.datetime64) -> str:
     return str(day.astype("datetime64[D]"))
 
 
-def _check_factors(spec: StrategySpec, panel: FactorPanel) -> None:
+def _check_factors(spec: StrategySpec, panel: PanelShape) -> None:
     known = set(panel.factor_names)
     for name, where in spec.factors_used().items():
         if name not in known:
@@ -36,7 +52,7 @@ def _check_factors(spec: StrategySpec, panel: FactorPanel) -> None:
             )
 
 
-def _check_window(spec: StrategySpec, panel: FactorPanel) -> RunWindow:
+def _check_window(spec: StrategySpec, panel: PanelShape) -> RunWindow:
     if panel.n_days == 0:
         raise SpecError("start", "the panel has no trading days")
     first_day, last_day = panel.dates[0], panel.dates[-1]
@@ -59,7 +75,7 @@ def _check_window(spec: StrategySpec, panel: FactorPanel) -> RunWindow:
     return RunWindow(first=first, last=last)
 
 
-def validate_against(spec: StrategySpec, panel: FactorPanel) -> RunWindow:
+def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
     """Raise SpecError if `spec` cannot run on `panel`; else return the run's rows."""
     _check_factors(spec, panel)
     if spec.benchmark not in panel.benchmarks:

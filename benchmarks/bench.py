@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     database_url = args.database_url
     if database_url is None:
-        from cluster.config import Settings
-        from cluster.database import resolve_database_url
+        from runtime.config import Settings
+        from runtime.database import resolve_database_url
 
         database_url = resolve_database_url(Settings.from_env())
     words = sys.argv[1:] if argv is None else list(argv)

@@ -52,24 +52,29 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
-    from backtest.jobs.batches import run_on_ray
+    from backtest.batch import RunRequest
     from backtest.sweep import SweepSpec, expand, rank
+    from backtest.tasks import run_on_ray
     from dataprep.build import build_panel
 
     panel = build_panel(database_url=args.database_url)
     ray.init(address="local", include_dashboard=False, log_to_driver=False)
     ref = ray.put(panel)
     sweep = SweepSpec.model_validate(sweep_document(start=args.start, end=args.end))
-    run_on_ray(ref, expand(sweep)[:4], batch_size=2)  # warm the workers' imports
+    def requests(variants: list) -> list[RunRequest]:
+        return [RunRequest(spec=v.model_dump(mode="json")) for v in variants]
+
+    run_on_ray(ref, requests(expand(sweep)[:4]), batch_size=2)  # warm the workers' imports
 
     started = time.perf_counter()
-    variants = expand(sweep)
-    rows = run_on_ray(ref, variants, batch_size=args.batch_size)
+    outcomes = run_on_ray(ref, requests(expand(sweep)), batch_size=args.batch_size)
+    rows = [{"variant": n, "statistics": o.statistics_dict(), "error": o.error}
+            for n, o in enumerate(outcomes)]
     ranked = rank(rows, rank_by=sweep.rank_by)
     wall = time.perf_counter() - started
 
-    per_run = np.array([row["seconds"] for row in rows])
-    errors = sum(1 for row in rows if row["error"])
+    per_run = np.array([o.seconds for o in outcomes])
+    errors = sum(1 for o in outcomes if o.error)
     report = {
         "variants": len(rows),
         "errors": errors,

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from benchmarks.bench import add_arguments as add_bench_arguments
-from cluster.config import Settings, SettingsError
-
-
-class CommandError(Exception):
-    """An error the user can fix; printed without a traceback."""
+from cluster.errors import user_error_message
+from runtime.config import Settings
 
 
 def _date(text: str) -> date:
@@ -73,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run a sweep from a SweepSpec JSON file")
     sweep.add_argument("spec", type=Path)
     sweep.add_argument("--json", action="store_true")
-    add_bench_arguments(sub.add_parser("bench", help="QBT's data path beside the older designs"))
+    bench = sub.add_parser(
+        "bench", add_help=False, help="QBT's data path beside the older designs (`qbt bench "
+        "--help`: the harness's options; it runs from a QBT checkout)",
+    )
+    bench.add_argument("options", nargs="*", help="the harness's options")
     return parser
 
 
@@ -93,14 +92,29 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "prep": commands.prep,
         "run": commands.run,
         "sweep": commands.sweep,
-        "bench": commands.bench,
     }
+
+
+def _bench(options: list[str]) -> int:
+    from cluster.commands import bench
+
+    try:
+        return bench(options)
+    except Exception as err:
+        message = user_error_message(err)
+        if message is None:
+            raise
+        print(f"qbt bench: {message}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Ray token authentication stays on; a driver must know it before Ray is imported.
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["bench"]:  # every option after `bench` is the harness's own
+        return _bench(words[1:])
+    args = build_parser().parse_args(words)
     action = getattr(args, f"{args.command}_command", None)
     name = args.command + (f" {action}" if action else "")
     try:
@@ -114,38 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"qbt {name}: {message}", file=sys.stderr)
         return 2
-
-
-def user_error_message(err: Exception) -> str | None:
-    """The one-line message for an error caused by input or environment; None for a bug."""
-    import psycopg
-    from pydantic import ValidationError
-
-    cause = getattr(err, "cause", None)  # a Ray task or actor error wraps the original one
-    if isinstance(cause, Exception) and type(err).__module__.startswith("ray."):
-        return user_error_message(cause)
-    if isinstance(err, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
-        )
-        return f"invalid {err.title}: {problems}"
-    if isinstance(err, psycopg.OperationalError):
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return f"database unreachable: {first}"
-    if isinstance(err, CommandError | SettingsError | ValueError | LookupError | RuntimeError):
-        return " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, OSError):
-        return str(err)
-    return None
-
-
-def read_json_file(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CommandError(f"{path}: no such file") from None
-    except json.JSONDecodeError as err:
-        raise CommandError(f"{path}: not valid JSON ({err})") from None
 
 
 if __name__ == "__main__":

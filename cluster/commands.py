@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
-from cluster.cli import CommandError, read_json_file
-from cluster.config import Settings
-from cluster.database import resolve_database_url
+from cluster.errors import CommandError, read_json_file
+from runtime.config import Settings
+from runtime.database import resolve_database_url
 
 
 def db_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,8 +104,8 @@ def keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def prep(args: argparse.Namespace, settings: Settings) -> int:
     import ray
 
-    from cluster.ray_runtime import connect_ray
     from dataprep.build import build_panel_timed
+    from runtime.ray_connection import connect_ray
 
     url = resolve_database_url(settings)
     panel, timings = build_panel_timed(database_url=url, start=args.start, end=args.end)
@@ -136,8 +136,8 @@ def prep(args: argparse.Namespace, settings: Settings) -> int:
 def _current_panel(settings: Settings) -> Any:
     import ray
 
-    from cluster.ray_runtime import connect_ray
     from dataprep.registry import ensure_registry
+    from runtime.ray_connection import connect_ray
 
     url = resolve_database_url(settings)
     connect_ray(settings, log_to_driver=False)
@@ -152,14 +152,19 @@ def _current_panel(settings: Settings) -> Any:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import ray
 
-    from backtest.jobs.single import run_remote
+    from backtest.batch import RunRequest
     from backtest.spec import StrategySpec
+    from backtest.tasks import submit
 
     spec = StrategySpec.model_validate(read_json_file(args.spec))
     handle = _current_panel(settings)
-    result = ray.get(run_remote.remote(handle.ref, spec.model_dump(mode="json")))
+    request = RunRequest(spec=spec.model_dump(mode="json"), keep_result=True)
+    [outcome] = ray.get(submit(handle.ref, [request], retries=3, name="qbt run"))
+    if outcome.status != "done" or outcome.result is None:
+        raise CommandError(f"the backtest failed: {outcome.error}")
+    result = json.loads(outcome.result)
     if args.json:
-        print(json.dumps({"data_version": handle.version, **result}))
+        print(json.dumps({**result, "data_version": handle.version}))
         return 0
     print(f"data version {handle.version}; {spec.start} .. {spec.end}")
     print_statistics(result["statistics"])
@@ -174,15 +179,21 @@ def print_statistics(statistics: dict[str, Any]) -> None:
 
 
 def sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from backtest.jobs.batches import run_on_ray
+    from backtest.batch import RunRequest
     from backtest.sweep import SweepSpec, expand, overrides_of, rank
+    from backtest.tasks import run_on_ray
 
     sweep_spec = SweepSpec.model_validate(read_json_file(args.spec))
     variants = expand(sweep_spec, max_variants=settings.max_sweep_variants)
     handle = _current_panel(settings)
     started = time.perf_counter()
-    rows = run_on_ray(handle.ref, variants, batch_size=settings.sweep_batch_size)
+    outcomes = run_on_ray(
+        handle.ref, [RunRequest(spec=v.model_dump(mode="json")) for v in variants],
+        batch_size=settings.sweep_batch_size, label="qbt sweep",
+    )
     seconds = time.perf_counter() - started
+    rows = [{"variant": number, "statistics": outcome.statistics_dict(), "error": outcome.error}
+            for number, outcome in enumerate(outcomes)]
     ranked = rank(rows, rank_by=sweep_spec.rank_by)
     for row in ranked:
         row["overrides"] = overrides_of(sweep_spec, row["variant"])
@@ -204,14 +215,21 @@ def print_ranked(rows: list[dict[str, Any]], *, rank_by: str) -> None:
         print(f"{place:>3}. variant {row['variant']:>4}  {rank_by}={shown}  {row['overrides']}")
 
 
-def bench(args: argparse.Namespace, settings: Settings) -> int:
-    import shlex
+def bench(options: list[str]) -> int:
+    """`python -m benchmarks.bench OPTIONS` in the checkout QBT runs from: the harness is not
+    part of the installed package."""
+    import subprocess
     import sys
+    from pathlib import Path
 
-    from benchmarks.bench import run_from_args
-
-    url = args.database_url or resolve_database_url(settings)
-    return run_from_args(args, database_url=url, command=shlex.join(["qbt", *sys.argv[1:]]))
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / "bench.py").exists():
+        raise CommandError(
+            f"qbt bench runs benchmarks/bench.py of a QBT checkout; {checkout} has none "
+            "(install QBT from a clone: pip install -e .)"
+        )
+    command = [sys.executable, "-m", "benchmarks.bench", *options]
+    return subprocess.run(command, cwd=checkout).returncode
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import psutil
 
-from cluster.config import Settings
+from runtime.config import Settings
+from runtime.state import in_group
 
 
 class HeadError(RuntimeError):
@@ -117,20 +118,9 @@ def last_error_line(log_path: Path) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
-def head_alive(pgid: int | None) -> bool:
-    return pgid is not None and any(_in_group(p, pgid) for p in psutil.process_iter())
-
-
-def _in_group(process: psutil.Process, pgid: int) -> bool:
-    try:
-        return os.getpgid(process.pid) == pgid
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 def stop_head(pgid: int, *, timeout_s: float = 15.0) -> int:
     """Stop the head's daemons (its process group) and the workers they spawned."""
-    group = [p for p in psutil.process_iter() if _in_group(p, pgid)]
+    group = [p for p in psutil.process_iter() if in_group(p, pgid)]
     everything = set(group)
     for process in group:
         try:

@@ -9,6 +9,7 @@ down:   Serve app and QBT's actors, then only what `up` itself started (the Ray 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import traceback
@@ -21,20 +22,20 @@ from typing import Any
 import httpx
 import psycopg
 
-from cluster.config import Settings
-from cluster.database import (
+from cluster.head import ensure_ray_token, start_head, stop_head
+from runtime.config import Settings
+from runtime.database import (
     embedded_pgdata,
     embedded_postgres_running,
     resolve_database_url,
     stop_embedded_postgres,
 )
-from cluster.head import ensure_ray_token, head_alive, start_head, stop_head
-from cluster.ray_runtime import cluster_address, connect_ray
-from cluster.state import ClusterState, clear_state, read_state, write_state
+from runtime.names import DISPATCHER_ACTOR, NAMESPACE, SERVICE_ACTORS
+from runtime.ray_connection import cluster_address, connect_ray
+from runtime.state import ClusterState, clear_state, head_alive, read_state, write_state
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "value_momentum.json"
 DEMO_OWNER = "demo"
-QBT_ACTORS = ("dispatcher", "dataset_registry")
 
 
 class UpFailedError(RuntimeError):
@@ -58,7 +59,7 @@ def up(settings: Settings, *, example: bool = True) -> ClusterState:
 
 def _reason(err: BaseException, home: Path) -> str:
     """One line for the user; a traceback file for errors that are not the user's."""
-    from cluster.cli import user_error_message
+    from cluster.errors import user_error_message
 
     message = user_error_message(err) if isinstance(err, Exception) else None
     if message is not None:
@@ -132,7 +133,7 @@ def _service_running() -> bool:
     import ray
 
     try:
-        ray.get_actor(QBT_ACTORS[0], namespace="qbt")
+        ray.get_actor(DISPATCHER_ACTOR, namespace=NAMESPACE)
         return True
     except ValueError:
         return False
@@ -233,9 +234,9 @@ def _stop_service(settings: Settings) -> list[str]:
     connect_ray(settings, log_to_driver=False)
     serve.shutdown()
     stopped.append("serve app")
-    for name in QBT_ACTORS:
+    for name in SERVICE_ACTORS:
         try:
-            ray.kill(ray.get_actor(name, namespace="qbt"), no_restart=True)
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
             stopped.append(name)
         except ValueError:
             pass
@@ -255,6 +256,14 @@ def _stop_head(pgid: int) -> list[str]:
 
 def _stop_database(pgdata: Path) -> list[str]:
     return [f"embedded postgres ({pgdata})"] if stop_embedded_postgres(pgdata) else []
+
+
+async def _run_counts(database_url: str) -> dict[str, int]:
+    from serve.database import connect_once
+    from serve.store.queue import counts_by_status
+
+    async with connect_once(database_url, timeout_s=5) as conn:
+        return await counts_by_status(conn)
 
 
 def status(settings: Settings) -> dict[str, Any]:
@@ -279,9 +288,7 @@ def status(settings: Settings) -> dict[str, Any]:
     except LookupError as err:
         report["datasets"] = str(err)
     url = read_state(settings.home).database_url or resolve_database_url(settings)
-    with psycopg.connect(url, connect_timeout=5) as conn:
-        rows = conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
-    counts: dict[str, int] = dict(rows)
+    counts = asyncio.run(_run_counts(url))
     report["queue_depth"] = counts.get("queued", 0)
     report["runs_in_flight"] = counts.get("running", 0)
     report["runs_by_status"] = counts

@@ -20,6 +20,22 @@ class UnknownFactorError(KeyError):
 
 
 @dataclass(frozen=True, eq=False)
+class PanelIndex:
+    """What a spec is validated against, without the panel's arrays: its version, trading
+    days, factor and index names (a few KB, carried in the registry's handle)."""
+
+    version: str
+    dates: np.ndarray  # datetime64[D] [n_days]
+    factor_names: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+    n_stocks: int
+
+    @property
+    def n_days(self) -> int:
+        return len(self.dates)
+
+
+@dataclass(frozen=True, eq=False)
 class FactorPanel:
     """One data version, as DESIGN.md describes it.
 
@@ -85,6 +101,15 @@ class FactorPanel:
         arrays = [self.values, self.close, self.returns, self.tradable, self.dates, self.codes]
         arrays += [self.names, self.market, self.sector, *self.benchmarks.values()]
         return int(sum(a.nbytes for a in arrays))
+
+    def index(self) -> PanelIndex:
+        return PanelIndex(
+            version=self.version,
+            dates=self.dates,
+            factor_names=self.factor_names,
+            benchmarks=tuple(sorted(self.benchmarks)),
+            n_stocks=self.n_stocks,
+        )
 
     def factor_index(self, name: str) -> int:
         try:

@@ -23,11 +23,11 @@ from typing import Any
 
 import ray
 
-from cluster.metrics import qbt_metrics
-from cluster.ray_runtime import NAMESPACE, detached_actor_options
-from dataprep.panel import FactorPanel
+from dataprep.panel import FactorPanel, PanelIndex
+from runtime.metrics import qbt_metrics
+from runtime.names import NAMESPACE, REGISTRY_ACTOR
+from runtime.ray_connection import detached_actor_options
 
-REGISTRY_NAME = "dataset_registry"
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 
 PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
@@ -50,7 +50,8 @@ class UnknownVersionError(KeyError):
 
 @dataclass(frozen=True)
 class PanelHandle:
-    """What `get()` answers: the version, its ObjectRef and a summary."""
+    """What `get()` answers: the version, its ObjectRef, a summary and the index a spec is
+    validated against (no caller needs to map the panel for that)."""
 
     version: str
     ref: ray.ObjectRef
@@ -58,6 +59,7 @@ class PanelHandle:
     nbytes: int
     built_at: float
     timings: dict[str, float]
+    index: PanelIndex
 
 
 @dataclass
@@ -217,6 +219,7 @@ class DatasetRegistry:
             nbytes=panel.nbytes,
             built_at=time.time(),
             timings=timings,
+            index=panel.index(),
         )
 
     def _evict(self) -> None:
@@ -256,7 +259,7 @@ def ensure_registry(
         registry_actor_class()
         .options(
             **detached_actor_options(
-                REGISTRY_NAME,
+                REGISTRY_ACTOR,
                 max_concurrency=1000,
                 # On the head node: the panels' owner must not go away with a worker node.
                 resources={HEAD_NODE_RESOURCE: 0.001},
@@ -273,7 +276,7 @@ def ensure_registry(
 def get_registry() -> Any:
     """The running registry, or a clear error when `qbt up` has not created it."""
     try:
-        return ray.get_actor(REGISTRY_NAME, namespace=NAMESPACE)
+        return ray.get_actor(REGISTRY_ACTOR, namespace=NAMESPACE)
     except ValueError:
         raise LookupError(
             "No DatasetRegistry is running in this Ray cluster: start QBT with `qbt up`"

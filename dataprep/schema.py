@@ -7,7 +7,7 @@ from importlib import resources
 
 import psycopg
 
-MIGRATION_LOCK = 0x51B7  # advisory lock id: concurrent `qbt db init` calls apply each file once
+from runtime.names import MIGRATION_LOCK  # concurrent `qbt db init` calls apply each file once
 
 
 @dataclass(frozen=True)

@@ -13,5 +13,5 @@ Modules: `options` (ServiceOptions), `errors` (typed errors) + `handlers` (the o
 HTTP), `models` (`...Public` outputs; inputs are the engine's StrategySpec / SweepSpec),
 `deps` (dependency aliases), `keys` (API keys), `database` (pool, LISTEN), `limits` (body cap),
 `config` (Serve application builder). Deploy with `serve.app.deploy`, `serve run
-serve.config:build_app` or `serve deploy serve-config.yaml`.
+serve.builder:build_app` or `serve deploy serve-config.yaml`.
 """

@@ -3,7 +3,7 @@ detached DatasetRegistry and Dispatcher actors it needs.
 
 Three ways to start it, one builder underneath (`build_application`):
 - `qbt up` calls `deploy(settings, database_url)`;
-- `serve run serve.config:build_app` (import path, arguments as key=value);
+- `serve run serve.builder:build_app` (import path, arguments as key=value);
 - `serve deploy serve-config.yaml` (a Serve config file whose import_path is the same builder).
 
 Each replica makes sure the registry and the dispatcher exist (`get_if_exists`), so every way
@@ -20,35 +20,47 @@ import ray
 from fastapi import FastAPI
 from ray import serve
 
-from cluster.config import Settings
+from runtime.config import Settings
+from runtime.names import SERVE_APP
 from serve.options import ServiceOptions
 
-APP_NAME = "qbt"
 HEALTH_TIMEOUT_S = 120.0
 
 
 @serve.deployment(name="qbt_ingress", ray_actor_options={"num_cpus": 0})
 @serve.ingress()
 class Ingress:
-    """One ingress replica: its own Service (pool, panel view, key cache, waiters)."""
+    """One ingress replica: its own Service (pool, key cache, waiters, data-version index)."""
 
     def __init__(self, *, database_url: str, settings: Settings, options: ServiceOptions) -> None:
-        from dataprep.registry import ensure_registry
-        from serve.dispatcher import ensure_dispatcher
         from serve.service import Service
 
-        registry = ensure_registry(
-            database_url,
-            memory_budget=settings.panel_memory_budget,
-            refresh_interval_s=settings.refresh_interval_s,
-        )
-        ensure_dispatcher(database_url, options=options)
-        self._service = Service(database_url=database_url, options=options, registry=registry)
+        registry = ensure_service_actors(database_url, settings=settings, options=options)
+        self._service = Service(database_url=database_url, options=options, registry=registry,
+                                max_sweep_variants=settings.max_sweep_variants)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from serve.api import create_api
 
         return create_api(self._service)
+
+
+def ensure_service_actors(
+    database_url: str, *, settings: Settings, options: ServiceOptions
+) -> Any:
+    """The cluster's DatasetRegistry and Dispatcher (created by the first caller, found by
+    the others); answers the registry."""
+    from dataprep.registry import ensure_registry
+    from serve.dispatcher import ensure_dispatcher
+
+    registry = ensure_registry(
+        database_url,
+        memory_budget=settings.panel_memory_budget,
+        refresh_interval_s=settings.refresh_interval_s,
+    )
+    ensure_dispatcher(database_url, options=options, batch_size=settings.sweep_batch_size,
+                      max_sweep_variants=settings.max_sweep_variants)
+    return registry
 
 
 def build_application(
@@ -67,10 +79,10 @@ def logging_config(options: ServiceOptions) -> dict[str, Any]:
     return {"enable_access_log": options.access_log}
 
 
-def http_options(options: ServiceOptions) -> dict[str, Any]:
+def http_options(settings: Settings, options: ServiceOptions) -> dict[str, Any]:
     return {
-        "host": options.http_host,
-        "port": options.http_port,
+        "host": settings.http_host,
+        "port": settings.http_port,
         "request_timeout_s": options.request_timeout_s,
     }
 
@@ -80,31 +92,25 @@ def deploy(
 ) -> None:
     """Start Serve on the cluster of `settings`, create the registry (its panel built) and the
     dispatcher, run the app and return once /healthz answers."""
-    from cluster.ray_runtime import connect_ray
-    from dataprep.registry import ensure_registry
-    from serve.dispatcher import ensure_dispatcher
+    from runtime.ray_connection import connect_ray
 
-    options = options or ServiceOptions.from_settings(settings)
+    options = options or ServiceOptions()
     connect_ray(settings, log_to_driver=False)
-    registry = ensure_registry(
-        database_url,
-        memory_budget=settings.panel_memory_budget,
-        refresh_interval_s=settings.refresh_interval_s,
-    )
+    registry = ensure_service_actors(database_url, settings=settings, options=options)
     ray.get(registry.get.remote())  # build the panel before the first request needs it
-    ensure_dispatcher(database_url, options=options)
-    serve.start(http_options=http_options(options), logging_config=logging_config(options))
+    serve.start(http_options=http_options(settings, options),
+                logging_config=logging_config(options))
     serve.run(
         build_application(settings=settings, database_url=database_url, options=options),
-        name=APP_NAME,
+        name=SERVE_APP,
         route_prefix="/",
     )
-    wait_healthy(base_url(options))
+    wait_healthy(base_url(settings))
 
 
-def base_url(options: ServiceOptions) -> str:
-    host = "127.0.0.1" if options.http_host in ("0.0.0.0", "::") else options.http_host
-    return f"http://{host}:{options.http_port}"
+def base_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+    return f"http://{host}:{settings.http_port}"
 
 
 def wait_healthy(url: str, *, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
@@ -118,16 +124,3 @@ def wait_healthy(url: str, *, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url}/healthz did not answer within {timeout_s:.0f} s")
         time.sleep(0.25)
-
-
-def undeploy() -> None:
-    """Delete the app and stop the dispatcher (the registry stays: the CLI uses it too).
-    Queued runs stay queued in PostgreSQL and run after the next deploy."""
-    from serve.dispatcher import get_dispatcher
-
-    serve.delete(APP_NAME)
-    try:
-        ray.kill(get_dispatcher(), no_restart=True)
-    except ValueError:
-        pass
-

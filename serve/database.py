@@ -79,6 +79,16 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Conn]:
         raise UnavailableError("The database does not answer; retry later") from err
 
 
+@asynccontextmanager
+async def connect_once(database_url: str, *, timeout_s: float = 10.0) -> AsyncIterator[Conn]:
+    """One connection (dict rows, autocommit) for a script, a CLI command or the Ray job."""
+    conn = await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row, connect_timeout=round(timeout_s)
+    )
+    async with conn:
+        yield conn
+
+
 async def notify_done(conn: Conn, ids: Sequence[str]) -> None:
     """Tell waiting ingress replicas that these runs ended (delivered at commit)."""
     for start in range(0, len(ids), NOTIFY_IDS_PER_MESSAGE):

@@ -25,7 +25,7 @@ async def current_owner(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Owner:
-    return await service.authenticate(credentials.credentials if credentials else None)
+    return await service.keys.authenticate(credentials.credentials if credentials else None)
 
 
 CurrentOwner = Annotated[Owner, Depends(current_owner)]

@@ -8,7 +8,7 @@ One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
 3. Claim up to `max_in_flight` minus what is in flight (`FOR UPDATE SKIP LOCKED`), get each
    data version's panel ObjectRef from the DatasetRegistry and submit batches of runs as Ray
    tasks with the ObjectRef as an argument (zero-copy on every node).
-4. A finished batch writes its outcomes (`serve.queue.finish`: only rows still running under
+4. A finished batch writes its outcomes (`serve.store.queue.finish`: only rows still running under
    the same attempt); a crashed one gives its runs back to the queue.
 
 All state that matters is in PostgreSQL: a restarted dispatcher (max_restarts=-1) starts with
@@ -21,22 +21,28 @@ import asyncio
 import logging
 import math
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ray
 
-from cluster.metrics import qbt_metrics
-from cluster.ray_runtime import NAMESPACE, detached_actor_options
-from serve import queue
+from backtest.batch import RunOutcome, RunRequest
+from backtest.sweep import SweepSpec
+from backtest.tasks import submit
+from runtime.metrics import qbt_metrics
+from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
+from runtime.ray_connection import detached_actor_options
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
 from serve.options import ServiceOptions
-from serve.queue import Claim, Outcome
+from serve.store import queue
+from serve.store import sweeps as store_sweeps
+from serve.store.records import Claim, Ended, Outcome
+from serve.sweeps import checked_variants, sweep_public
 
 log = logging.getLogger(__name__)
 
-DISPATCHER_NAME = "dispatcher"
 METRICS_EVERY_S = 2.0
 CPUS_EVERY_S = 30.0
 
@@ -52,8 +58,16 @@ class _Batch:
 class Dispatcher:
     """The actor's class; deploy it with `ensure_dispatcher`."""
 
-    def __init__(self, database_url: str, *, options: ServiceOptions) -> None:
-        self._url, self._options = database_url, options
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        options: ServiceOptions,
+        batch_size: int,
+        max_sweep_variants: int = MAX_SWEEP_VARIANTS,
+    ) -> None:
+        self._url, self._options, self._batch_size_max = database_url, options, batch_size
+        self._max_sweep_variants = max_sweep_variants
         self._batches: dict[ray.ObjectRef, _Batch] = {}
         self._wake = asyncio.Event()
         self._counts: dict[str, int] = defaultdict(int)
@@ -69,6 +83,36 @@ class Dispatcher:
             timeout_s=options.db_timeout_s,
         )
         self._loop = asyncio.ensure_future(self._run())
+
+    async def submit_sweep(self, owner: str, sweep: dict[str, Any]) -> dict[str, Any]:
+        """Queue a sweep for `owner` as `POST /v1/sweeps` does (validated against the current
+        data version, the owner's sweep limit, the storable-text checks); for the Ray job,
+        which has no API key. Answers {id, n_variants, data_version}."""
+        spec = SweepSpec.model_validate(sweep)
+        handle = await self._registry_handle().get.remote()
+        variants = await asyncio.to_thread(
+            checked_variants, spec, handle.index, max_variants=self._max_sweep_variants,
+            max_span_days=self._options.max_span_days,
+        )
+        async with connection(await self._db()) as conn:
+            queued, _ = await store_sweeps.insert_sweep(
+                conn, owner=owner, sweep=spec.model_dump(mode="json"), variants=variants,
+                data_version=handle.version, idempotency_key=None,
+                limit=self._options.owner_sweep_limit,
+            )
+        return {"id": str(queued.id), "n_variants": queued.n_variants,
+                "data_version": queued.data_version}
+
+    async def sweep_progress(self, owner: str, sweep_id: str) -> dict[str, Any]:
+        """The sweep as `GET /v1/sweeps/{id}` answers it (JSON-ready)."""
+        async with connection(await self._db()) as conn:
+            public = await sweep_public(conn, owner=owner, sweep_id=uuid.UUID(sweep_id))
+        return public.model_dump(mode="json")
+
+    async def _db(self) -> Any:
+        while self._pool is None:  # opened by the loop as it starts
+            await asyncio.sleep(0.05)
+        return self._pool
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -184,8 +228,11 @@ class Dispatcher:
             size = self._batch_size(len(group))
             for start in range(0, len(group), size):
                 part = group[start : start + size]
-                ref = run_claims_remote(
-                    part, panel_ref=handle.ref, retries=self._options.task_retries
+                ref = submit(
+                    handle.ref,
+                    [RunRequest(spec=c.spec, keep_result=c.keep_result) for c in part],
+                    retries=self._options.task_retries,
+                    name=batch_name(part),
                 )
                 batch = _Batch(claims=part, ref=ref, wanted={c.id for c in part})
                 self._batches[ref] = batch
@@ -195,17 +242,19 @@ class Dispatcher:
 
     def _batch_size(self, n: int) -> int:
         """Small batches when few runs wait (latency), larger when many do (throughput):
-        about two batches per CPU, at most `sweep_batch_size` runs each."""
+        about two batches per CPU, at most `batch_size` (QBT_SWEEP_BATCH_SIZE) runs each."""
         checked, cpus = self._cpus
         if time.monotonic() - checked > CPUS_EVERY_S:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cpus = (time.monotonic(), cpus)
-        return max(1, min(self._options.sweep_batch_size, math.ceil(n / (2 * cpus))))
+        return max(1, min(self._batch_size_max, math.ceil(n / (2 * cpus))))
 
     async def _complete(self, ref: ray.ObjectRef) -> None:
         batch = self._batches[ref]
+        outcomes: list[Outcome] | None
         try:
-            outcomes: list[Outcome] | None = await ref
+            ran: list[RunOutcome] = await ref
+            outcomes = [queue.outcome_of(c, o) for c, o in zip(batch.claims, ran, strict=True)]
             failure = None
         except ray.exceptions.TaskCancelledError:
             outcomes, failure = [], None
@@ -238,31 +287,37 @@ class Dispatcher:
                 await asyncio.sleep(0.5 * 2**attempt)
         self._counts["writes_lost"] += len(batch.claims)
 
-    def _count_ends(self, rows: list[dict[str, Any]]) -> None:
+    def _count_ends(self, rows: list[Ended]) -> None:
         """Count what rows ended in (queued again, done, failed) and record the metrics."""
         metrics = qbt_metrics()
         for row in rows:
-            self._counts[row["status"]] += 1
-            if row["status"] in ("done", "failed"):
-                metrics.finished(status=row["status"], seconds=row.get("seconds"))
+            self._counts[row.status] += 1
+            if row.status in ENDED_BY_RUNNING:
+                metrics.finished(status=row.status, seconds=row.seconds)
 
 
-def run_claims_remote(
-    claims: list[Claim], *, panel_ref: ray.ObjectRef, retries: int
-) -> ray.ObjectRef:
-    from serve.tasks import run_claims_task
+def batch_name(claims: list[Claim]) -> str:
+    """What the dashboard shows for a batch: how many runs, and of which sweep."""
+    sweeps = sorted({c.sweep_id for c in claims if c.sweep_id})
+    runs = f"{len(claims)} run{'s' if len(claims) != 1 else ''}"
+    return f"{runs} of sweep {sweeps[0]}" if len(sweeps) == 1 else runs
 
-    return run_claims_task.options(max_retries=retries).remote(panel_ref, claims)
 
-
-def ensure_dispatcher(database_url: str, *, options: ServiceOptions) -> Any:
+def ensure_dispatcher(
+    database_url: str,
+    *,
+    options: ServiceOptions,
+    batch_size: int,
+    max_sweep_variants: int = MAX_SWEEP_VARIANTS,
+) -> Any:
     """The named detached dispatcher of this cluster (created on first call)."""
     return (
         ray.remote(Dispatcher)
-        .options(**detached_actor_options(DISPATCHER_NAME, max_concurrency=100))
-        .remote(database_url, options=options)
+        .options(**detached_actor_options(DISPATCHER_ACTOR, max_concurrency=100))
+        .remote(database_url, options=options, batch_size=batch_size,
+                max_sweep_variants=max_sweep_variants)
     )
 
 
 def get_dispatcher() -> Any:
-    return ray.get_actor(DISPATCHER_NAME, namespace=NAMESPACE)
+    return ray.get_actor(DISPATCHER_ACTOR, namespace=NAMESPACE)

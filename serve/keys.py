@@ -11,6 +11,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
@@ -100,7 +101,7 @@ def list_keys(database_url: str, *, owner: str | None = None) -> list[dict[str, 
         ).fetchall()
 
 
-async def lookup_owner(conn: psycopg.AsyncConnection, token: str) -> Owner:
+async def lookup_owner(conn: psycopg.AsyncConnection[Any], token: str) -> Owner:
     """The Owner of an active key; AuthenticationError for a malformed, unknown, revoked or
     wrong key (one message for all, so the answer does not tell which)."""
     key_id, secret = parse_key(token)

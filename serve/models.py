@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from backtest.result import BacktestResult
 from backtest.spec import StrategySpec
 from backtest.statistics import Statistics
+from runtime.names import RunStatus
+from serve.store.records import RunRecord, RunSummary
 
-RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-SweepStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+SweepStatus = RunStatus  # a sweep's status reads like a run's (serve.sweeps.sweep_status)
 
 
 class _Public(BaseModel):
@@ -138,8 +138,8 @@ class SweepPublic(_Public):
     )
 
 
-def timings_of(row: dict[str, Any]) -> Timings:
-    created, started, finished = row["created_at"], row["started_at"], row["finished_at"]
+def timings_of(run: RunRecord) -> Timings:
+    created, started, finished = run.created_at, run.started_at, run.finished_at
 
     def seconds(a: datetime | None, b: datetime | None) -> float | None:
         return None if a is None or b is None else round((b - a).total_seconds(), 3)
@@ -151,16 +151,20 @@ def timings_of(row: dict[str, Any]) -> Timings:
     )
 
 
-def backtest_summary(row: dict[str, Any]) -> BacktestSummary:
-    return BacktestSummary.model_validate({k: row[k] for k in BacktestSummary.model_fields})
+def backtest_summary(run: RunSummary) -> BacktestSummary:
+    return BacktestSummary.model_validate(
+        {k: getattr(run, k) for k in BacktestSummary.model_fields}
+    )
 
 
-def backtest_public_json(row: dict[str, Any]) -> bytes:
-    """A BacktestPublic as JSON, from a row whose `result` is JSON text (or None).
+def backtest_public_json(run: RunRecord) -> bytes:
+    """A BacktestPublic as JSON, from a run whose `result` is JSON text (or None).
 
     The result was written by `BacktestResult.model_dump_json` in the worker; it goes out as
     is, not parsed, validated and dumped again (tens of KB per run)."""
-    fields = {k: row[k] for k in BacktestPublic.model_fields if k not in ("timings", "result")}
-    public = BacktestPublic.model_validate({**fields, "timings": timings_of(row), "result": None})
+    fields = {
+        k: getattr(run, k) for k in BacktestPublic.model_fields if k not in ("timings", "result")
+    }
+    public = BacktestPublic.model_validate({**fields, "timings": timings_of(run), "result": None})
     head = public.model_dump_json(exclude={"result"})
-    return f'{head[:-1]},"result":{row["result"] or "null"}}}'.encode()
+    return f'{head[:-1]},"result":{run.result or "null"}}}'.encode()

@@ -1,25 +1,17 @@
 """ServiceOptions: the knobs of the HTTP service and its dispatcher, built once at an entry point.
 
-Cluster-wide values come from `Settings` (HTTP address, sweep cap, batch size); the rest have
-defaults that `serve-config.yaml` (`args:`) or a test may override.
+Cluster-wide values live in `runtime.config.Settings` only (HTTP address, sweep cap, batch
+size, from `QBT_*`); these have defaults that `serve-config.yaml` (`args:`) or a test may
+override.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
-
-from cluster.config import Settings
 
 
 class ServiceOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-    http_host: str = Field(default="127.0.0.1", description="Serve HTTP proxy bind address.")
-    http_port: int = Field(default=8000, ge=1, le=65535, description="Serve HTTP proxy port.")
-    max_sweep_variants: int = Field(default=5000, ge=1, description="Variants per sweep.")
-    sweep_batch_size: int = Field(default=25, ge=1, description="Most runs per Ray task.")
 
     owner_run_limit: int = Field(
         default=200, ge=1, description="Queued + running single runs per owner (429 above)."
@@ -68,14 +60,3 @@ class ServiceOptions(BaseModel):
     access_log: bool = Field(
         default=False, description="Serve's per-request log lines (proxy and replica)."
     )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> ServiceOptions:
-        """Options from the cluster Settings, then `overrides` (e.g. a Serve config's args)."""
-        base = {
-            "http_host": settings.http_host,
-            "http_port": settings.http_port,
-            "max_sweep_variants": settings.max_sweep_variants,
-            "sweep_batch_size": settings.sweep_batch_size,
-        }
-        return cls.model_validate({**base, **overrides})

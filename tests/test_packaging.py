@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("cluster", "dataprep", "backtest", "serve")
+PRODUCT = ("runtime", "cluster", "dataprep", "backtest", "serve")
 # Imported only behind an ImportError guard that names the extra to install.
 OPTIONAL = {"pgserver": "embedded"}
 

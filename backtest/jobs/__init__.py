@@ -1,1 +1,1 @@
-"""Entry points that run the pure engine on Ray (the only place in `backtest/` that imports Ray)."""
+"""Entry points of Ray jobs: they reach QBT's service through its named actors."""

@@ -1,12 +1,14 @@
-"""Ray job entry point: run a sweep on the running cluster against the registry's panel.
+"""Ray job entry point: a sweep through QBT's durable queue, followed until it ends.
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
         python -m backtest.jobs.sweep SWEEP.json [--owner NAME]
 
 Steps: read and validate the SweepSpec -> join the cluster (RAY_ADDRESS, set by Ray jobs) ->
-ask the DatasetRegistry for the current panel's ObjectRef (the shared copy, not a private
-one) -> run the variants in batches as Ray tasks, logging progress (`ray job logs`) -> store
-the sweep and one row per variant in PostgreSQL, in one transaction -> print the best ones.
+hand the sweep to the Dispatcher actor, which queues it as `POST /v1/sweeps` does (checked
+against the current data version, the owner's sweep limit, one transaction) -> follow the
+progress its Ray tasks make on the registry's shared panel (`ray job logs`) -> print the best
+variants. The job reaches the service through its named actors, not its modules: an
+interrupted job leaves the sweep queued, and it runs to its end like any other.
 """
 
 from __future__ import annotations
@@ -16,53 +18,37 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import ray
-from psycopg.types.json import Jsonb
 
-from backtest.jobs.batches import run_on_ray
-from backtest.sweep import SweepSpec, expand, overrides_of, rank
+from backtest.sweep import SweepSpec
 from backtest.version import ENGINE_VERSION
-from cluster.config import Settings
-from dataprep.registry import get_registry
+from runtime.names import DISPATCHER_ACTOR, FINISHED, NAMESPACE, REGISTRY_ACTOR
+
+POLL_S = 1.0
 
 
-def store_sweep(
-    database_url: str,
-    *,
-    sweep: SweepSpec,
-    rows: list[dict[str, Any]],
-    owner: str,
-    data_version: str,
-) -> uuid.UUID:
-    """One `sweeps` row and one finished `runs` row per variant, all or nothing."""
-    sweep_id = uuid.uuid4()
-    variants = expand(sweep, max_variants=len(rows))
-    with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute(
-            "INSERT INTO sweeps (id, owner, spec, n_variants, data_version)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (sweep_id, owner, Jsonb(sweep.model_dump(mode="json")), len(rows), data_version),
-        )
-        with conn.cursor().copy(
-            "COPY runs (id, owner, sweep_id, variant, spec, status, data_version,"
-            " engine_version, attempts, error, statistics, started_at, finished_at)"
-            " FROM STDIN"
-        ) as copy:
-            for row, spec in zip(rows, variants, strict=True):
-                copy.write_row((
-                    uuid.uuid4(), owner, sweep_id, row["variant"],
-                    Jsonb(spec.model_dump(mode="json")),
-                    "done" if row["error"] is None else "failed",
-                    data_version, ENGINE_VERSION, 1, row["error"],
-                    Jsonb(row["statistics"]) if row["statistics"] is not None else None,
-                    "now", "now",
-                ))
-    return sweep_id
+def _actor(name: str) -> Any:
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        raise SystemExit(f"no {name} actor in this Ray cluster: start QBT with `qbt up`") from None
+
+
+def follow(dispatcher: Any, *, owner: str, sweep_id: str) -> dict[str, Any]:
+    started, shown = time.perf_counter(), -1
+    while True:
+        progress = ray.get(dispatcher.sweep_progress.remote(owner, sweep_id))
+        if progress["n_done"] != shown:
+            print(f"progress {progress['n_done']}/{progress['n_total']} variants "
+                  f"({progress['n_failed']} failed), {time.perf_counter() - started:.1f} s",
+                  flush=True)
+            shown = progress["n_done"]
+        if progress["status"] in FINISHED:
+            return progress  # type: ignore[no-any-return]
+        time.sleep(POLL_S)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,38 +57,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--owner", default=os.environ.get("QBT_JOB_OWNER", "jobs"))
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env()
     sweep = SweepSpec.model_validate(json.loads(args.spec.read_text()))
-    variants = expand(sweep, max_variants=settings.max_sweep_variants)
-    ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace="qbt")
+    ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), namespace=NAMESPACE)
     # Which code runs: the installed package, or what `--working-dir` uploaded.
     print(f"engine {ENGINE_VERSION} from {Path(__file__).resolve().parents[2]}", flush=True)
-    registry = get_registry()
-    handle = ray.get(registry.get.remote())
-    database_url = settings.database_url or ray.get(registry.database_url.remote())
-    print(f"sweep of {len(variants)} variants on data version {handle.version} "
-          f"(panel {handle.nbytes / 1e6:,.0f} MB, shared from the object store)", flush=True)
-
+    handle = ray.get(_actor(REGISTRY_ACTOR).get.remote())
+    print(f"data version {handle.version} (panel {handle.nbytes / 1e6:,.0f} MB, shared from "
+          "the object store)", flush=True)
+    dispatcher = _actor(DISPATCHER_ACTOR)
     started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        print(f"progress {done}/{total} variants, {time.perf_counter() - started:.1f} s",
-              flush=True)
-
-    rows = run_on_ray(handle.ref, variants, batch_size=settings.sweep_batch_size,
-                      on_progress=progress)
+    queued = ray.get(dispatcher.submit_sweep.remote(args.owner, sweep.model_dump(mode="json")))
+    print(f"queued sweep {queued['id']}: {queued['n_variants']} variants on data version "
+          f"{queued['data_version']}", flush=True)
+    result = follow(dispatcher, owner=args.owner, sweep_id=queued["id"])
     seconds = time.perf_counter() - started
-    sweep_id = store_sweep(database_url, sweep=sweep, rows=rows, owner=args.owner,
-                           data_version=handle.version)
-    failed = sum(1 for row in rows if row["error"] is not None)
-    print(f"stored sweep {sweep_id}: {len(rows)} variants ({failed} failed) in {seconds:.1f} s, "
-          f"{len(rows) / seconds:.1f} backtests/s", flush=True)
-    print(f"top {sweep.top} by {sweep.rank_by}:")
-    for place, row in enumerate(rank(rows, rank_by=sweep.rank_by)[: sweep.top], start=1):
-        value = (row["statistics"] or {}).get(sweep.rank_by)
-        print(f"{place:>3}. variant {row['variant']:>4}  {sweep.rank_by}={value}  "
-              f"{overrides_of(sweep, row['variant'])}")
-    return 0
+    print(f"sweep {result['id']} {result['status']}: {result['n_total']} variants "
+          f"({result['n_failed']} failed) in {seconds:.1f} s, "
+          f"{result['n_total'] / seconds:.1f} backtests/s", flush=True)
+    print(f"top {len(result['variants'])} by {sweep.rank_by}:")
+    for place, variant in enumerate(result["variants"], start=1):
+        value = (variant["statistics"] or {}).get(sweep.rank_by)
+        print(f"{place:>3}. variant {variant['variant']:>4}  {sweep.rank_by}={value}  "
+              f"{variant['overrides']}")
+    return 0 if result["status"] == "done" else 1
 
 
 if __name__ == "__main__":

@@ -53,12 +53,13 @@ def stop_ray() -> None:
 def start_registry(database_url: str, *, memory_budget: int) -> tuple[Any, Any, float]:
     """(registry actor, PanelHandle, seconds until the panel was in the object store)."""
     from benchmarks.datapath.market import registry_builder
-    from cluster.ray_runtime import detached_actor_options
-    from dataprep.registry import REGISTRY_NAME, registry_actor_class
+    from dataprep.registry import registry_actor_class
+    from runtime.names import REGISTRY_ACTOR
+    from runtime.ray_connection import detached_actor_options
 
     began = time.perf_counter()
     registry = registry_actor_class().options(
-        **detached_actor_options(REGISTRY_NAME, max_concurrency=1000)
+        **detached_actor_options(REGISTRY_ACTOR, max_concurrency=1000)
     ).remote(database_url, memory_budget=memory_budget, builder=registry_builder)
     handle = ray.get(registry.get.remote())
     return registry, handle, time.perf_counter() - began

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from backtest.spec import StrategySpec
+from runtime.names import RunStatus
 from serve.deps import CurrentOwner, IdempotencyKey, ServiceDep, WaitSeconds
 from serve.handlers import error_responses
 from serve.models import (
-    FINISHED,
     BacktestAccepted,
     BacktestPage,
     BacktestPublic,
-    RunStatus,
     backtest_public_json,
     backtest_summary,
 )
+from serve.store.records import RunRecord
 
 router = APIRouter(tags=["backtests"], responses=error_responses(401, 503))
 
 
-def _public(row: dict[str, Any], *, headers: dict[str, str] | None = None) -> Response:
-    return Response(backtest_public_json(row), media_type="application/json", headers=headers)
+def _public(run: RunRecord, *, headers: dict[str, str] | None = None) -> Response:
+    return Response(backtest_public_json(run), media_type="application/json", headers=headers)
 
 
 @router.post(
@@ -47,20 +47,18 @@ async def submit_backtest(
 ) -> Response:
     """Queue a backtest. The run is committed before the answer: 202 with its id and a
     Location; with `?wait=SECONDS`, 200 and the whole run if it ends in time."""
-    row, replayed = await service.submit_run(
+    submitted = await service.runs.submit(
         owner, spec, idempotency_key=idempotency_key, wait_s=wait
     )
-    location = str(request.url_for("get_backtest", run_id=str(row["id"])).path)
+    run = submitted.run
+    location = str(request.url_for("get_backtest", run_id=str(run.id)).path)
     headers = {"Location": location}
-    if replayed:
+    if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    if wait > 0:
-        full = await service.get_run(owner, row["id"])
-        if full["status"] in FINISHED:
-            return _public(full, headers=headers)
-        row = full
+    if submitted.finished is not None:
+        return _public(submitted.finished, headers=headers)
     accepted = BacktestAccepted(
-        id=row["id"], status=row["status"], data_version=row["data_version"], location=location
+        id=run.id, status=run.status, data_version=run.data_version, location=location
     )
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
 
@@ -74,10 +72,8 @@ async def list_backtests(
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
 ) -> BacktestPage:
     """The caller's single runs (not sweep variants), newest first."""
-    rows, next_cursor = await service.list_runs(
-        owner, limit=min(limit, service.options.page_limit), cursor=cursor, status=status
-    )
-    return BacktestPage(items=[backtest_summary(row) for row in rows], next_cursor=next_cursor)
+    runs, next_cursor = await service.runs.list(owner, limit=limit, cursor=cursor, status=status)
+    return BacktestPage(items=[backtest_summary(run) for run in runs], next_cursor=next_cursor)
 
 
 @router.get(
@@ -90,7 +86,7 @@ async def get_backtest(
 ) -> Response:
     """Status, timings, statistics, the equity curve (in `result`), data and engine
     versions, error. `?wait=SECONDS` answers as soon as the run ends."""
-    return _public(await service.get_run(owner, run_id, wait_s=wait))
+    return _public(await service.runs.get(owner, run_id, wait_s=wait))
 
 
 @router.delete(
@@ -100,4 +96,4 @@ async def get_backtest(
 )
 async def cancel_backtest(run_id: UUID, owner: CurrentOwner, service: ServiceDep) -> Response:
     """Cancel a queued or running run; no result is written to it afterwards."""
-    return _public(await service.cancel_run(owner, run_id))
+    return _public(await service.runs.cancel(owner, run_id))

@@ -28,7 +28,7 @@ async def list_factors(_owner: CurrentOwner) -> list[FactorPublic]:
 @router.get("/datasets", response_model=DatasetsPublic)
 async def list_datasets(_owner: CurrentOwner, service: ServiceDep) -> DatasetsPublic:
     """The data versions held in the object store; new runs use the current one."""
-    rows = await service.datasets()
+    rows = await service.datasets.versions()
     return DatasetsPublic(datasets=[DatasetPublic.model_validate(row) for row in rows])
 
 
@@ -41,4 +41,4 @@ async def list_datasets(_owner: CurrentOwner, service: ServiceDep) -> DatasetsPu
 async def refresh_datasets(_admin: AdminOwner, service: ServiceDep) -> RefreshPublic:
     """Admin keys only: look for new market data; a new version is built in the background
     while the current one keeps serving."""
-    return RefreshPublic.model_validate(await service.refresh())
+    return RefreshPublic.model_validate(await service.datasets.refresh())

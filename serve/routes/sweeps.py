@@ -29,12 +29,10 @@ async def submit_sweep(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue every variant of the grid (committed before the answer); 202 with the id."""
-    row, replayed = await service.submit_sweep(owner, sweep, idempotency_key=idempotency_key)
-    location = str(request.url_for("get_sweep", sweep_id=str(row["id"])).path)
+    queued, replayed = await service.sweeps.submit(owner, sweep, idempotency_key=idempotency_key)
+    location = str(request.url_for("get_sweep", sweep_id=str(queued.id)).path)
     accepted = SweepAccepted(
-        id=row["id"],
-        n_variants=row["n_variants"],
-        data_version=row["data_version"],
+        id=queued.id, n_variants=queued.n_variants, data_version=queued.data_version,
         location=location,
     )
     headers = {"Location": location}
@@ -46,7 +44,7 @@ async def submit_sweep(
 @router.get("/sweeps/{sweep_id}", response_model=SweepPublic, responses=error_responses(404))
 async def get_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) -> SweepPublic:
     """Progress (n_done of n_total) and the best variants so far, ranked by `rank_by`."""
-    return SweepPublic.model_validate(await service.get_sweep(owner, sweep_id))
+    return await service.sweeps.get(owner, sweep_id)
 
 
 @router.delete(
@@ -54,4 +52,4 @@ async def get_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) ->
 )
 async def cancel_sweep(sweep_id: UUID, owner: CurrentOwner, service: ServiceDep) -> SweepPublic:
     """Cancel the variants not ended yet; those already done keep their results."""
-    return SweepPublic.model_validate(await service.cancel_sweep(owner, sweep_id))
+    return await service.sweeps.cancel(owner, sweep_id)

@@ -7,9 +7,10 @@ import pytest
 import ray
 from pydantic import ValidationError
 
+from backtest.batch import RunRequest, run_specs
 from backtest.engine import run_backtest
-from backtest.jobs.batches import run_on_ray, run_variants
 from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, rank
+from backtest.tasks import run_on_ray
 from tests.backtest.toy import toy_panel, toy_spec
 
 
@@ -76,9 +77,34 @@ def test_a_failing_variant_reports_its_error_not_the_batch():
     panel = _panel()
     good = toy_spec(panel).model_dump(mode="json")
     bad = {**good, "ranking": [{"factor": "NOPE"}]}
-    rows = run_variants(panel, [good, bad])
-    assert rows[0]["statistics"] is not None and rows[0]["error"] is None
-    assert rows[1]["statistics"] is None and "NOPE" in rows[1]["error"]
+    outcomes = run_specs(panel, [RunRequest(spec=good), RunRequest(spec=bad)])
+    assert outcomes[0].status == "done" and outcomes[0].error is None
+    assert outcomes[0].statistics is not None and outcomes[0].result is None
+    assert outcomes[1].status == "failed" and outcomes[1].statistics is None
+    assert "NOPE" in outcomes[1].error
+
+
+def test_any_exception_fails_the_variant_alone(monkeypatch):
+    """Regression: the Ray job's batches caught only ValueError, so any other error of one
+    variant killed the whole batch."""
+    import backtest.engine
+
+    panel = _panel()
+    good = toy_spec(panel).model_dump(mode="json")
+    calls = []
+
+    def flaky(spec, panel):
+        calls.append(spec)
+        if len(calls) == 1:
+            raise ZeroDivisionError("a bug in one variant")
+        return real(spec, panel)
+
+    real = backtest.engine.run_backtest
+    monkeypatch.setattr(backtest.engine, "run_backtest", flaky)
+    outcomes = run_specs(panel, [RunRequest(spec=good), RunRequest(spec=good, keep_result=True)])
+    assert outcomes[0].status == "failed"
+    assert outcomes[0].error == "ZeroDivisionError: a bug in one variant"
+    assert outcomes[1].status == "done" and outcomes[1].result is not None
 
 
 @pytest.mark.ray
@@ -87,10 +113,11 @@ def test_sweep_on_ray_matches_running_each_variant_directly(ray_session):
     sweep = _sweep(panel)
     variants = expand(sweep)
     progress: list[tuple[int, int]] = []
-    rows = run_on_ray(ray.put(panel), variants, batch_size=4,
-                      on_progress=lambda done, total: progress.append((done, total)))
-    assert [r["variant"] for r in rows] == list(range(6))
-    for row, spec in zip(rows, variants, strict=True):
+    requests = [RunRequest(spec=v.model_dump(mode="json")) for v in variants]
+    outcomes = run_on_ray(ray.put(panel), requests, batch_size=4,
+                          on_progress=lambda done, total: progress.append((done, total)))
+    assert len(outcomes) == 6
+    for outcome, spec in zip(outcomes, variants, strict=True):
         direct = run_backtest(spec, panel).statistics.model_dump(mode="json")
-        assert row["statistics"] == direct
+        assert outcome.statistics_dict() == direct and outcome.node
     assert progress[-1] == (6, 6)

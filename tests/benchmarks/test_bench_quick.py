@@ -3,6 +3,7 @@ report says what happened, and the quick size runs every mode end to end (no spe
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -11,12 +12,13 @@ import threading
 import numpy as np
 import pytest
 
+from benchmarks.bench import add_arguments
 from benchmarks.datapath import codecs, markdown, report
 from benchmarks.datapath.memory import Involved, pss_bytes, sample
 from benchmarks.datapath.modes import MODES, REDIS_MODES
 from benchmarks.datapath.netio import tcp_bytes_received
-from benchmarks.engine_bench import synthetic_market
-from cluster.cli import build_parser
+from cluster.cli import build_parser, main
+from tests.dataprep.panels import synthetic_panel
 
 
 def assert_same_panel(a, b) -> None:
@@ -33,7 +35,12 @@ def assert_same_panel(a, b) -> None:
 
 @pytest.fixture(scope="module")
 def panel():
-    return synthetic_market(n_stocks=12, n_days=40)
+    panel = synthetic_panel(n_stocks=12, n_days=40, n_factors=54)
+    panel.close[-5:, 0] = panel.returns[-5:, 0] = np.nan  # stock 0 delists: NaNs travel too
+    panel.tradable[-5:, 0] = False
+    panel.values[:, -5:, 0] = np.nan
+    panel.values[3, :10, 1:4] = np.nan  # lookback gaps
+    return panel
 
 
 def test_pickle_records_give_back_the_panel(panel):
@@ -126,14 +133,26 @@ def test_report_ratios_targets_and_notes_come_from_the_measurements():
     assert any("10 of 100 backtests measured" in n for n in notes)
 
 
-def test_qbt_bench_is_a_cli_command():
-    args = build_parser().parse_args(["bench", "--quick", "--modes", "redis-arrow,db-per-run"])
-    assert args.command == "bench" and args.quick
-    assert args.modes == ("redis-arrow", "db-per-run")
-    assert build_parser().parse_args(["bench"]).modes == MODES
-    assert build_parser().parse_args(["bench", "--modes", "none"]).modes == ()
+def _bench_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser
+
+
+def test_bench_options():
+    args = _bench_parser().parse_args(["--quick", "--modes", "redis-arrow,db-per-run"])
+    assert args.quick and args.modes == ("redis-arrow", "db-per-run")
+    assert _bench_parser().parse_args([]).modes == MODES
+    assert _bench_parser().parse_args(["--modes", "none"]).modes == ()
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "--modes", "memcached"])
+        _bench_parser().parse_args(["--modes", "memcached"])
+
+
+def test_qbt_bench_runs_the_harness_of_the_checkout(capfd):
+    """`qbt bench` passes its options to `python -m benchmarks.bench` (not in the wheel)."""
+    assert "bench" in build_parser().format_help()
+    assert main(["bench", "--help"]) == 0
+    assert "--modes" in capfd.readouterr().out
 
 
 def test_http_errors_are_grouped_by_kind():

@@ -19,8 +19,9 @@ import ray  # noqa: E402
 from ray._private.internal_api import memory_summary  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from backtest.jobs.batches import run_on_ray, run_variants  # noqa: E402
+from backtest.batch import RunRequest, run_specs  # noqa: E402
 from backtest.spec import StrategySpec  # noqa: E402
+from backtest.tasks import run_on_ray  # noqa: E402
 from dataprep.panel import FactorPanel  # noqa: E402
 from dataprep.registry import HEAD_NODE_RESOURCE, DatasetRegistry  # noqa: E402
 
@@ -78,18 +79,20 @@ def main(mode: str) -> None:
             removed.append(done)
             cluster.remove_node(workers[0])  # its running tasks die and are retried elsewhere
 
-    rows = run_on_ray(handle.ref, variants, batch_size=1, on_progress=remove_a_worker_mid_sweep)
+    requests = [RunRequest(spec=v.model_dump(mode="json")) for v in variants]
+    outcomes = run_on_ray(handle.ref, requests, batch_size=1,
+                          on_progress=remove_a_worker_mid_sweep)
     summary = memory_summary(cluster.address, stats_only=True)
     panel, _ = synthetic_builder("")
-    direct = run_variants(panel, [v.model_dump(mode="json") for v in variants])
+    direct = run_specs(panel, requests)
     print(json.dumps({
         "nodes": len(ray.nodes()),
         "alive_nodes": sum(1 for node in ray.nodes() if node["Alive"]),
         "removed_after": removed,
-        "task_nodes": sorted({row["node"] for row in rows}),
-        "statistics": [row["statistics"] for row in rows],
-        "errors": [row["error"] for row in rows],
-        "direct": [row["statistics"] for row in direct],
+        "task_nodes": sorted({outcome.node for outcome in outcomes if outcome.node}),
+        "statistics": [outcome.statistics_dict() for outcome in outcomes],
+        "errors": [outcome.error for outcome in outcomes],
+        "direct": [outcome.statistics_dict() for outcome in direct],
         "memory_summary": summary,
         "panel_bytes": handle.nbytes,
     }))

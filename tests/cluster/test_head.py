@@ -7,7 +7,6 @@ import stat
 import sys
 from pathlib import Path
 
-from cluster.config import Settings
 from cluster.head import (
     SERVE_ENVIRONMENT,
     ensure_ray_token,
@@ -15,6 +14,7 @@ from cluster.head import (
     head_environment,
     ray_token_path,
 )
+from runtime.config import Settings
 
 
 def test_head_environment_turns_token_auth_on_and_gives_serve_time_to_start(monkeypatch):

@@ -14,9 +14,9 @@ import pytest
 import dataprep.warehouse
 from cluster import lifecycle
 from cluster.cli import main
-from cluster.config import Settings
 from cluster.head import HeadError
-from cluster.state import ClusterState, read_state
+from runtime.config import Settings
+from runtime.state import ClusterState, read_state
 
 pytestmark = pytest.mark.slow
 REFUSAL = "`ray start --head` exited with 1: AuthenticationError: no token (log ray-head.log)"

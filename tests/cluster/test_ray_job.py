@@ -14,10 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cluster.config import Settings
 from cluster.head import head_environment, ray_executable, start_head, stop_head
 from dataprep.schema import migrate
 from dataprep.warehouse import load_demo
+from runtime.config import Settings
 from tests.conftest import create_database, drop_database
 from tests.ports import free_port
 
@@ -41,16 +41,22 @@ def head(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def market(head, server_url):
-    """A demo market in a database of the module's own, and the head's registry over it."""
+    """A demo market in a database of the module's own, and the head's registry and
+    dispatcher over it (what `qbt up` leaves running)."""
     _, address = head
     database_url = create_database(server_url)
     migrate(database_url)
     load_demo(database_url, n_stocks=40, start=date(2021, 1, 1), end=date(2022, 6, 30), seed=3)
     _in_cluster(address, f"""
         import ray
-        from dataprep.registry import ensure_registry
-        ray.init(address="{address}", namespace="qbt")
-        registry = ensure_registry({database_url!r}, memory_budget=10**9)
+        from runtime.config import Settings
+        from runtime.names import NAMESPACE
+        from serve.app import ensure_service_actors
+        from serve.options import ServiceOptions
+        ray.init(address="{address}", namespace=NAMESPACE)
+        registry = ensure_service_actors(
+            {database_url!r}, settings=Settings(panel_memory_budget=10**9),
+            options=ServiceOptions())
         print(ray.get(registry.get.remote()).version)
     """)
     yield database_url
@@ -104,7 +110,8 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(
     code_from = f"from {REPO}\n" if not working_dir else "/working_dir_files/_ray_pkg_"
     assert code_from in submit.stdout, submit.stdout[-3000:]
     assert "progress 4/4 variants" in submit.stdout
-    assert "stored sweep" in submit.stdout and "top 3 by sharpe" in submit.stdout
+    assert "queued sweep" in submit.stdout and " done: 4 variants (0 failed)" in submit.stdout
+    assert "top 3 by sharpe" in submit.stdout
     with psycopg.connect(market) as conn:
         sweeps = conn.execute("SELECT id, n_variants FROM sweeps WHERE owner = %s",
                               (owner,)).fetchall()

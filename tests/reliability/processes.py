@@ -32,7 +32,7 @@ def _role(title: str) -> str | None:
     for prefix, role in ROLES.items():
         if title.startswith(prefix):
             return role
-    if title.startswith(("ray::IDLE", "ray::run_claims_task")):
+    if title.startswith(("ray::IDLE", "ray::run_specs_task")):
         return "worker"
     return None
 

@@ -49,8 +49,8 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
     deadline, listed_at, pids = time.monotonic() + timeout_s, 0.0, set()
     while time.monotonic() < deadline:
         if time.monotonic() - listed_at > 1.0:
-            tasks = list_tasks(address=dashboard, filters=[("name", "=", name)], limit=10_000,
-                               timeout=10, raise_on_missing_output=False)
+            tasks = list_tasks(address=dashboard, filters=[("func_or_class_name", "=", name)],
+                               limit=10_000, timeout=10, raise_on_missing_output=False)
             known = {task.worker_pid for task in tasks if task.worker_pid}
             if known and not pids:
                 print("watching", flush=True)  # the caller may start the work now
@@ -68,9 +68,10 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
 
 
 def _tasks_named(dashboard: str, name: str) -> list[Any]:
-    """Every attempt of every task of that name, with its details."""
-    return list_tasks(address=dashboard, filters=[("name", "=", name)], detail=True,
-                      timeout=10, raise_on_missing_output=False)
+    """Every attempt of every task of that function (whatever name each was given), with its
+    details."""
+    return list_tasks(address=dashboard, filters=[("func_or_class_name", "=", name)],
+                      detail=True, timeout=10, raise_on_missing_output=False)
 
 
 def attempts(dashboard: str, name: str, pid: int, timeout_s: float = 30) -> list[list[object]]:

@@ -29,7 +29,7 @@ from tests.reliability.ledger import Tally, account, status_counts, wait_ended
 pytestmark = [pytest.mark.slow]
 
 RESTART_VARIANTS, RESTART_RUNS = 180, 20
-TASK = "run_claims_task"  # the Ray task that runs a batch of claimed runs (serve/tasks.py)
+TASK = "run_specs_task"  # the Ray task that runs a batch of claimed runs (backtest/tasks.py)
 LIGHT = {
     "start": "2022-01-03",
     "end": "2022-12-29",

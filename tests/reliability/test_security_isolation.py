@@ -17,7 +17,7 @@ import pytest
 from serve import keys as serve_keys
 from serve.errors import AuthenticationError
 from serve.keys import create_key, parse_key
-from serve.store import encode_cursor
+from serve.store.runs import encode_cursor
 from tests.reliability.ledger import Tally
 from tests.serve.harness import SPEC, Deployed
 
@@ -48,7 +48,7 @@ def test_an_owner_cannot_read_list_or_cancel_another_owners_work(service: Deploy
         run_id, sweep_id = run.json()["id"], sweep.json()["id"]
         created = owner.get(f"/v1/backtests/{run_id}").json()["created_at"]
     nobody = str(uuid.uuid4())
-    stolen_cursor = encode_cursor({"created_at": _parse(created), "id": run_id})
+    stolen_cursor = encode_cursor(created_at=_parse(created), run_id=run_id)
 
     with _client(service, other_key) as other:
         attempts = {

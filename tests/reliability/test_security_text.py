@@ -13,7 +13,7 @@ from serve.api import create_api
 from serve.errors import InvalidInputError
 from serve.handlers import error_response
 from serve.options import ServiceOptions
-from serve.store import check_storable
+from serve.store.runs import check_storable
 
 pytestmark = pytest.mark.security
 

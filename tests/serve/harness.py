@@ -14,16 +14,17 @@ import httpx
 import psycopg
 import ray
 
-from cluster.config import Settings
 from dataprep.schema import migrate
 from dataprep.warehouse import load_demo
+from runtime.config import Settings
+from runtime.names import NAMESPACE, SERVICE_ACTORS
 from serve.keys import create_key
 from serve.options import ServiceOptions
 from tests.conftest import create_database, drop_database
 from tests.ports import free_port
 
 DEMO = {"n_stocks": 60, "start": date(2021, 1, 1), "end": date(2022, 12, 31), "seed": 11}
-ACTORS = (("dispatcher", "qbt"), ("dataset_registry", "qbt"))
+ACTORS = tuple((name, NAMESPACE) for name in SERVICE_ACTORS)
 
 # A one-year backtest that fits the demo market.
 SPEC: dict[str, Any] = {
@@ -80,6 +81,7 @@ def kill_actors() -> None:
 
 @contextmanager
 def running_service(server_url: str, **overrides: Any) -> Iterator[Deployed]:
+    """The app on a fresh demo database; `overrides` are Settings or ServiceOptions fields."""
     from ray import serve
 
     from serve.app import base_url, deploy
@@ -88,10 +90,12 @@ def running_service(server_url: str, **overrides: Any) -> Iterator[Deployed]:
     try:
         migrate(database_url)
         load_demo(database_url, **DEMO)  # type: ignore[arg-type]
+        cluster_wide = {k: v for k, v in overrides.items() if k in Settings.model_fields}
         settings = Settings(
-            database_url=database_url, http_port=free_port(), panel_memory_budget=10**9
+            database_url=database_url, http_port=free_port(), panel_memory_budget=10**9,
+            **cluster_wide,
         )
-        options = ServiceOptions.from_settings(settings, **overrides)
+        options = ServiceOptions(**{k: v for k, v in overrides.items() if k not in cluster_wide})
         kill_actors()  # left over from an earlier module that failed to clean up
         deploy(settings, database_url, options=options)
         keys = {
@@ -99,7 +103,7 @@ def running_service(server_url: str, **overrides: Any) -> Iterator[Deployed]:
             "bob": create_key(database_url, owner="bob"),
             "root": create_key(database_url, owner="root", admin=True),
         }
-        yield Deployed(url=base_url(options), database_url=database_url, keys=keys)
+        yield Deployed(url=base_url(settings), database_url=database_url, keys=keys)
     finally:
         serve.shutdown()
         kill_actors()

@@ -62,8 +62,10 @@ def test_runs_queued_while_no_dispatcher_runs_start_after_redeploy(api: Deployed
     assert api.sql(
         "SELECT count(*) FROM runs WHERE id = ANY(%s::uuid[]) AND status = 'queued'", (ids,)
     )[0][0] >= 4
-    options = ServiceOptions.model_validate(OPTIONS)
-    ensure_dispatcher(api.database_url, options=options)  # what a redeploy does
+    options = ServiceOptions.model_validate({k: v for k, v in OPTIONS.items()
+                                             if k in ServiceOptions.model_fields})
+    ensure_dispatcher(api.database_url, options=options,  # what a redeploy does
+                      batch_size=OPTIONS["sweep_batch_size"])
     with api.client("alice") as client:
         ended = wait_all_ended(client, ids, timeout_s=90)
     assert {run["status"] for run in ended.values()} == {"done"}

@@ -16,6 +16,7 @@ import pytest
 import ray
 from psycopg.conninfo import conninfo_to_dict
 
+from runtime.names import DISPATCHER_ACTOR, NAMESPACE
 from tests.serve.harness import SPEC, Deployed, running_service
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -34,7 +35,7 @@ def api(server_url, ray_session):
         max_ongoing_requests=MAX_ONGOING,
         max_queued_requests=MAX_QUEUED,
     ) as deployed:
-        ray.kill(ray.get_actor("dispatcher", namespace="qbt"), no_restart=True)
+        ray.kill(ray.get_actor(DISPATCHER_ACTOR, namespace=NAMESPACE), no_restart=True)
         yield deployed
 
 

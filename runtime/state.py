@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import psutil
 from pydantic import BaseModel, ConfigDict
 
 STATE_FILE = "cluster.json"
@@ -40,3 +42,15 @@ def write_state(home: Path, state: ClusterState) -> None:
 
 def clear_state(home: Path) -> None:
     state_path(home).unlink(missing_ok=True)
+
+
+def head_alive(pgid: int | None) -> bool:
+    """Whether a process of the head's process group still runs."""
+    return pgid is not None and any(in_group(p, pgid) for p in psutil.process_iter())
+
+
+def in_group(process: psutil.Process, pgid: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == pgid
+    except (ProcessLookupError, PermissionError):
+        return False

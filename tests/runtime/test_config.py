@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import Settings, SettingsError
+from runtime.config import Settings, SettingsError
 
 
 def test_defaults_mean_embedded_database_and_local_ray():

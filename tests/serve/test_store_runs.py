@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 from serve.database import RUNS_CHANNEL
 from serve.errors import QuotaExceededError
-from serve.store import insert_run
+from serve.store.runs import insert_run
 
 SPEC = {"start": "2021-06-01", "end": "2022-05-31", "ranking": [{"factor": "PBR"}], "top_n": 5}
 
@@ -29,7 +29,7 @@ async def _submit_concurrently(database_url: str, *, owner: str, n: int, limit: 
         try:
             row, replayed = await insert_run(conn, owner=owner, spec=SPEC, data_version="v1",
                                              idempotency_key=key, limit=limit)
-            return ("replayed" if replayed else "accepted", row["id"])
+            return ("replayed" if replayed else "accepted", row.id)
         except QuotaExceededError as err:
             return err
 

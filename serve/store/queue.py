@@ -1,4 +1,5 @@
-"""SQL of the dispatcher: claim queued runs, renew leases, write outcomes, reap lost runs.
+"""The dispatcher's statements: claim queued runs, renew leases, write outcomes, reap lost runs;
+and the counts `qbt status` shows.
 
 A claim is (run id, attempt number); every later write names both, so an outcome from an
 attempt that lost its lease (and was re-queued or claimed again) changes nothing, and neither
@@ -8,31 +9,10 @@ does one for a run cancelled meanwhile (`WHERE status = 'running'`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from backtest.batch import RunOutcome
 from serve.database import Conn, notify_done
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    attempt: int
-    spec: dict[str, Any]
-    data_version: str
-    keep_result: bool  # single runs keep the whole BacktestResult; sweep variants statistics
-
-
-@dataclass(frozen=True)
-class Outcome:
-    id: str
-    attempt: int
-    status: str  # 'done' | 'failed'
-    statistics: str | None = None  # JSON text
-    result: str | None = None  # JSON text
-    error: str | None = None
-    engine_version: str | None = None
-    data_version: str | None = None  # the registry version of the panel it ran on
+from serve.store.records import Claim, Ended, Outcome
 
 
 async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
@@ -46,7 +26,7 @@ async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
             " lease_until = now() + make_interval(secs => %s), started_at = now()"
             " FROM picked WHERE r.id = picked.id"
             " RETURNING r.id::text, r.attempts, r.spec, r.data_version,"
-            " r.sweep_id IS NULL AS keep_result",
+            " r.sweep_id IS NULL AS keep_result, r.sweep_id::text",
             (limit, lease_s),
         )
         rows = await cur.fetchall()
@@ -57,9 +37,20 @@ async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
             spec=row["spec"],
             data_version=row["data_version"],
             keep_result=row["keep_result"],
+            sweep_id=row["sweep_id"],
         )
         for row in rows
     ]
+
+
+def outcome_of(claim: Claim, ran: RunOutcome) -> Outcome:
+    """What to write for a claim, from what its run ended in."""
+    return Outcome(
+        id=claim.id, attempt=claim.attempt, status=ran.status, statistics=ran.statistics,
+        result=ran.result, error=ran.error,
+        engine_version=ran.engine_version if ran.status == "done" else None,
+        data_version=claim.data_version if ran.status == "done" else None,
+    )
 
 
 async def renew(
@@ -80,9 +71,7 @@ async def renew(
         return {row["id"] for row in await cur.fetchall()}
 
 
-async def finish(
-    conn: Conn, outcomes: Sequence[Outcome]
-) -> list[dict[str, Any]]:
+async def finish(conn: Conn, outcomes: Sequence[Outcome]) -> list[Ended]:
     """Write outcomes of runs still running under the same attempt; answer the rows written
     (id, status, run seconds) and notify waiters. The arrays go in binary (`%b`): the text
     format would escape every character of every result, in Python."""
@@ -110,8 +99,8 @@ async def finish(
             " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",
             columns,
         )
-        written = await cur.fetchall()
-        await notify_done(conn, [row["id"] for row in written])
+        written = [Ended(**row) for row in await cur.fetchall()]
+        await notify_done(conn, [ended.id for ended in written])
     return written
 
 
@@ -122,7 +111,7 @@ async def release(
     reason: str,
     max_attempts: int,
     count_attempt: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[Ended]:
     """Give claims back to the queue after a failure that is not the run's own (a crashed
     worker, a lost panel); a run out of attempts fails with `reason`. With
     `count_attempt=False` (the registry could not answer) the attempt does not count."""
@@ -149,12 +138,12 @@ async def release(
                 "attempts": [c.attempt for c in claims],
             },
         )
-        rows = await cur.fetchall()
-        await notify_done(conn, [row["id"] for row in rows if row["status"] == "failed"])
+        rows = [Ended(**row) for row in await cur.fetchall()]
+        await notify_done(conn, [row.id for row in rows if row.status == "failed"])
     return rows
 
 
-async def reap(conn: Conn, *, max_attempts: int) -> list[dict[str, Any]]:
+async def reap(conn: Conn, *, max_attempts: int) -> list[Ended]:
     """Runs whose lease expired (their worker, dispatcher or cluster died): back to queued,
     or failed once they used `max_attempts` claims."""
     async with conn.transaction():
@@ -171,11 +160,17 @@ async def reap(conn: Conn, *, max_attempts: int) -> list[dict[str, Any]]:
             " RETURNING id::text, status",
             {"max": max_attempts},
         )
-        rows = await cur.fetchall()
-        await notify_done(conn, [row["id"] for row in rows if row["status"] == "failed"])
+        rows = [Ended(**row) for row in await cur.fetchall()]
+        await notify_done(conn, [row.id for row in rows if row.status == "failed"])
     return rows
 
 
 async def queue_depth(conn: Conn) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM runs WHERE status = 'queued'")
     return int((await cur.fetchone())["n"])  # type: ignore[index]
+
+
+async def counts_by_status(conn: Conn) -> dict[str, int]:
+    """Runs per status (single runs and sweep variants)."""
+    cur = await conn.execute("SELECT status, count(*) AS n FROM runs GROUP BY status")
+    return {row["status"]: int(row["n"]) for row in await cur.fetchall()}

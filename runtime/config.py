@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtime.names import MAX_SWEEP_VARIANTS
+
 ENV_PREFIX = "QBT_"
 
 
@@ -42,7 +44,9 @@ class Settings(BaseModel):
     refresh_interval_s: float | None = Field(
         default=None, description="Seconds between automatic data-version checks (None: off)."
     )
-    max_sweep_variants: int = Field(default=5000, ge=1, description="Hard cap per sweep.")
+    max_sweep_variants: int = Field(
+        default=MAX_SWEEP_VARIANTS, ge=1, description="Hard cap of variants per sweep."
+    )
     sweep_batch_size: int = Field(default=25, ge=1, description="Variants per Ray task.")
 
     @classmethod

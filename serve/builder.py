@@ -1,8 +1,8 @@
 """Serve's application builder for `serve run` and `serve deploy`.
 
-    serve run serve.config:build_app                       # QBT_* environment, port 8000
-    serve run serve.config:build_app owner_run_limit=50    # any ServiceOptions field
-    serve deploy serve-config.yaml                         # import_path: serve.config:build_app
+    serve run serve.builder:build_app                       # QBT_* environment, port 8000
+    serve run serve.builder:build_app owner_run_limit=50    # any ServiceOptions field
+    serve deploy serve-config.yaml                         # import_path: serve.builder:build_app
 
 Settings are read here, when Serve builds the application, never at import time.
 `database_url=...` overrides QBT_DATABASE_URL.
@@ -14,8 +14,8 @@ from typing import Any
 
 from ray import serve
 
-from cluster.config import Settings
-from cluster.database import resolve_database_url
+from runtime.config import Settings
+from runtime.database import resolve_database_url
 from serve.app import build_application
 from serve.options import ServiceOptions
 
@@ -24,8 +24,8 @@ def build_app(args: dict[str, Any]) -> serve.Application:
     overrides = dict(args)
     settings = Settings.from_env()
     database_url = overrides.pop("database_url", None) or resolve_database_url(settings)
-    options = ServiceOptions.from_settings(settings, **overrides)
+    options = ServiceOptions.model_validate(overrides)
     return build_application(settings=settings, database_url=database_url, options=options)
 
 
-app = build_app  # `serve run serve.config:app` works too (the same builder)
+app = build_app  # `serve run serve.builder:app` works too (the same builder)

@@ -9,16 +9,14 @@ from typing import Any
 
 import ray
 
-from cluster.config import Settings
-from cluster.head import head_alive
-from cluster.state import read_state
-
-NAMESPACE = "qbt"
+from runtime.config import Settings
+from runtime.names import NAMESPACE
+from runtime.state import head_alive, read_state
 
 
 def detached_actor_options(name: str, **extra: Any) -> dict[str, Any]:
     """Options of one of QBT's named service actors (registry, dispatcher): one per cluster in
-    namespace `qbt`, created by the first caller and found by the others, outliving its
+    namespace NAMESPACE, created by the first caller and found by the others, outliving its
     creator, restarted by Ray whenever its process dies (its calls retried), holding no CPU."""
     return {"name": name, "namespace": NAMESPACE, "lifetime": "detached", "get_if_exists": True,
             "max_restarts": -1, "max_task_retries": -1, "num_cpus": 0, **extra}

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from cluster.config import Settings
+from runtime.config import Settings
 
 EMBEDDED_DATABASE = "qbt"
 

@@ -1,0 +1,70 @@
+"""run_specs: many strategies against one panel, one typed outcome each (pure, no Ray).
+
+This is the one way QBT runs backtests: the dispatcher's Ray tasks, `qbt run`, `qbt sweep`
+and the Ray job all come here through `backtest.tasks.run_specs_task`. A spec that fails
+(any exception: a bad spec, a bug, a numerical error) fails alone with its error; the batch
+goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from backtest.version import ENGINE_VERSION
+
+if TYPE_CHECKING:
+    from dataprep.panel import FactorPanel
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One backtest to run: a StrategySpec JSON document; `keep_result` asks for the whole
+    BacktestResult (single runs) besides the statistics (always)."""
+
+    spec: dict[str, Any]
+    keep_result: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one backtest ended in; statistics and result are JSON text, made where the run
+    ran (in parallel, in the worker)."""
+
+    status: Literal["done", "failed"]
+    statistics: str | None = None
+    result: str | None = None
+    error: str | None = None
+    engine_version: str = ENGINE_VERSION
+    seconds: float = 0.0
+    node: str | None = None  # the Ray node it ran on, when it ran on Ray
+
+    def statistics_dict(self) -> dict[str, Any] | None:
+        return None if self.statistics is None else json.loads(self.statistics)
+
+
+def run_spec(panel: FactorPanel, request: RunRequest) -> RunOutcome:
+    from backtest.engine import run_backtest
+    from backtest.spec import StrategySpec
+
+    started = time.perf_counter()
+    try:
+        result = run_backtest(StrategySpec.model_validate(request.spec), panel)
+    except Exception as err:  # the run's own failure: report it, keep the batch going
+        return RunOutcome(status="failed", error=f"{type(err).__name__}: {err}",
+                          seconds=time.perf_counter() - started)
+    return RunOutcome(
+        status="done",
+        statistics=result.statistics.model_dump_json(),
+        result=result.model_dump_json() if request.keep_result else None,
+        engine_version=result.engine_version,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def run_specs(panel: FactorPanel, requests: Sequence[RunRequest]) -> list[RunOutcome]:
+    """Run every request against the panel, in order."""
+    return [run_spec(panel, request) for request in requests]

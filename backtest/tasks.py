@@ -1,0 +1,93 @@
+"""The one Ray task that runs backtests (`run_specs_task`, around `backtest.batch.run_specs`),
+how callers submit it, and a driver-side loop for many batches (`run_on_ray`).
+
+The panel argument is an ObjectRef: Ray resolves it from the node's object store (fetched
+there once for all of that node's tasks), zero-copy. The task runs at the lowest CPU
+priority, so the serving processes of a node keep answering while it computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+
+import ray
+
+from backtest.batch import RunOutcome, RunRequest, run_specs
+from dataprep.panel import FactorPanel
+
+TASK_NICENESS = 19
+TASK_NAME = "run_specs_task"
+
+
+def yield_cpu_to_serving(niceness: int = TASK_NICENESS) -> None:
+    """Run this worker below the HTTP proxy, ingress and dispatcher (Ray starts every worker
+    at niceness 15): on a busy node, submits and answers stay fast and backtests take the
+    CPU that is left. Once per worker process; niceness can only go up."""
+    current = os.nice(0)
+    if current < niceness:
+        os.nice(niceness - current)
+
+
+@ray.remote(num_cpus=1)
+def run_specs_task(panel: FactorPanel, requests: Sequence[RunRequest]) -> list[RunOutcome]:
+    yield_cpu_to_serving()
+    node = ray.get_runtime_context().get_node_id()
+    return [dataclasses.replace(o, node=node) for o in run_specs(panel, requests)]
+
+
+def submit(
+    panel_ref: ray.ObjectRef,
+    requests: Sequence[RunRequest],
+    *,
+    retries: int,
+    name: str | None = None,
+    spread: bool = False,
+) -> ray.ObjectRef:
+    """One batch as a Ray task, named `run_specs_task (NAME)` on the dashboard and in the
+    worker's process title; `spread` places batches over every node (sweeps) instead of
+    where resources are found first."""
+    options: dict[str, object] = {
+        "max_retries": retries, "name": f"{TASK_NAME} ({name})" if name else TASK_NAME,
+    }
+    if spread:
+        options["scheduling_strategy"] = "SPREAD"
+    return run_specs_task.options(**options).remote(panel_ref, list(requests))
+
+
+def batches(n_items: int, *, batch_size: int) -> list[range]:
+    return [range(i, min(i + batch_size, n_items)) for i in range(0, n_items, batch_size)]
+
+
+def run_on_ray(
+    panel_ref: ray.ObjectRef,
+    requests: Sequence[RunRequest],
+    *,
+    batch_size: int,
+    retries: int = 3,
+    label: str = "sweep",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[RunOutcome]:
+    """Every request in batches of `batch_size`, spread over the cluster; outcomes in
+    request order."""
+    parts = batches(len(requests), batch_size=batch_size)
+    pending = {
+        submit(panel_ref, [requests[i] for i in part], retries=retries, spread=True,
+               name=f"{label} variants {part.start}-{part.stop - 1} of {len(requests)}"): part
+        for part in parts
+    }
+    outcomes: list[RunOutcome | None] = [None] * len(requests)
+    done = 0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
+        if not ready:
+            continue
+        for ref, answer in zip(ready, ray.get(ready), strict=True):
+            part = pending.pop(ref)
+            for index, outcome in zip(part, answer, strict=True):
+                outcomes[index] = outcome
+            done += len(part)
+        if on_progress is not None:
+            on_progress(done, len(requests))
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,119 @@
+"""Sweeps for their owner: submit (one runs row per variant, through the same queue), read
+with progress, cancel. Scoped to the owner like `serve.store.runs`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from runtime.names import SWEEP_SUBMIT_LOCK_SPACE
+from serve.database import RUNS_CHANNEL, Conn
+from serve.errors import ConflictError, NotFoundError, QuotaExceededError
+from serve.store.records import QueuedSweep, SweepRecord, VariantRecord
+from serve.store.runs import RETRY_AFTER_S, check_storable, replayed
+
+
+async def insert_sweep(
+    conn: Conn,
+    *,
+    owner: str,
+    sweep: dict[str, Any],
+    variants: list[dict[str, Any]],
+    data_version: str,
+    idempotency_key: str | None,
+    limit: int,
+) -> tuple[QueuedSweep, bool]:
+    """Queue a sweep (one runs row per variant), committed before this returns; (sweep,
+    replayed). At most `limit` unfinished sweeps per owner."""
+    check_storable(sweep)
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SWEEP_SUBMIT_LOCK_SPACE, owner)
+        )
+        if idempotency_key is not None:
+            row = await replayed(
+                conn, table="sweeps", columns="id, n_variants, data_version", owner=owner,
+                key=idempotency_key, spec=sweep,
+            )
+            if row is not None:
+                return QueuedSweep(**row), True
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM sweeps s WHERE s.owner = %s AND EXISTS ("
+            " SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND r.status IN ('queued', 'running'))",
+            (owner,),
+        )
+        active = (await cur.fetchone())["n"]  # type: ignore[index]
+        if active >= limit:
+            raise QuotaExceededError(
+                f"{owner} has {active} unfinished sweeps, the limit is {limit}; "
+                "retry when one has finished",
+                retry_after_s=RETRY_AFTER_S * 6,
+            )
+        sweep_id = uuid.uuid4()
+        cur = await conn.execute(
+            "INSERT INTO sweeps (id, owner, spec, n_variants, idempotency_key, data_version)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, n_variants, data_version",
+            (sweep_id, owner, Jsonb(sweep), len(variants), idempotency_key, data_version),
+        )
+        row = await cur.fetchone()
+        async with conn.cursor().copy(
+            "COPY runs (id, owner, sweep_id, variant, spec, data_version) FROM STDIN"
+        ) as copy:
+            for number, spec in enumerate(variants):
+                await copy.write_row(
+                    (uuid.uuid4(), owner, sweep_id, number, Jsonb(spec), data_version)
+                )
+        await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
+    return QueuedSweep(**row), False  # type: ignore[arg-type]
+
+
+async def cancel_sweep(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
+    """Cancel every queued or running variant of the sweep."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT 1 FROM sweeps WHERE id = %s AND owner = %s", (sweep_id, owner)
+        )
+        if await cur.fetchone() is None:
+            raise NotFoundError("sweep", str(sweep_id))
+        cur = await conn.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,"
+            " error = 'cancelled by its owner'"
+            " WHERE sweep_id = %s AND status IN ('queued', 'running')",
+            (sweep_id,),
+        )
+        if cur.rowcount == 0:
+            raise ConflictError(
+                f'Sweep "{sweep_id}" has ended: nothing left to cancel', field="id"
+            )
+
+
+async def get_sweep(
+    conn: Conn, *, owner: str, sweep_id: uuid.UUID
+) -> tuple[SweepRecord, list[VariantRecord]]:
+    """The sweep with its counts by status, and its variants that ran (done or failed)."""
+    cur = conn.cursor(row_factory=class_row(SweepRecord))
+    await cur.execute(
+        "SELECT s.id, s.spec, s.n_variants, s.data_version, s.created_at,"
+        " count(*) FILTER (WHERE r.status = 'queued') AS n_queued,"
+        " count(*) FILTER (WHERE r.status = 'running') AS n_running,"
+        " count(*) FILTER (WHERE r.status = 'done') AS n_ok,"
+        " count(*) FILTER (WHERE r.status = 'failed') AS n_failed,"
+        " count(*) FILTER (WHERE r.status = 'cancelled') AS n_cancelled,"
+        " max(r.finished_at) AS last_finished_at"
+        " FROM sweeps s JOIN runs r ON r.sweep_id = s.id"
+        " WHERE s.id = %s AND s.owner = %s GROUP BY s.id",
+        (sweep_id, owner),
+    )
+    sweep = await cur.fetchone()
+    if sweep is None:
+        raise NotFoundError("sweep", str(sweep_id))
+    variants = conn.cursor(row_factory=class_row(VariantRecord))
+    await variants.execute(
+        "SELECT variant, id AS run_id, status, statistics, error FROM runs"
+        " WHERE sweep_id = %s AND status IN ('done', 'failed') ORDER BY variant",
+        (sweep_id,),
+    )
+    return sweep, await variants.fetchall()

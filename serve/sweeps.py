@@ -1,0 +1,125 @@
+"""Sweeps through the service: expand and validate the grid, queue every variant (the same
+durable queue as single runs), report progress and the best variants, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, rank
+from backtest.validation import PanelShape
+from runtime.metrics import qbt_metrics
+from serve.database import Conn
+from serve.datasets import Datasets
+from serve.errors import InvalidInputError
+from serve.keys import Owner
+from serve.models import SweepPublic
+from serve.options import ServiceOptions
+from serve.runs import check_spec
+from serve.store import sweeps as store
+from serve.store.records import QueuedSweep, SweepRecord
+
+
+def checked_variants(
+    sweep: SweepSpec, index: PanelShape, *, max_variants: int, max_span_days: int
+) -> list[dict[str, Any]]:
+    """Every variant as a spec document, each checked against the data version (once per
+    distinct window, benchmark and factors); InvalidInputError naming the variant."""
+    try:
+        variants = expand(sweep, max_variants=max_variants)
+    except SweepError as err:
+        raise InvalidInputError(str(err), field=err.field) from None
+    checked: set[tuple[Any, ...]] = set()
+    for number, variant in enumerate(variants):
+        key = (variant.start, variant.end, variant.benchmark, *variant.factors_used())
+        if key in checked:
+            continue
+        try:
+            check_spec(variant, index, max_span_days=max_span_days, prefix="base.")
+        except InvalidInputError as err:
+            overrides = overrides_of(sweep, number)
+            raise InvalidInputError(
+                f"variant {number} {overrides}: {err.message}", field=err.field
+            ) from None
+        checked.add(key)
+    return [variant.model_dump(mode="json") for variant in variants]
+
+
+def sweep_status(sweep: SweepRecord) -> str:
+    """queued / running until every variant ended; then cancelled if any was, done if any
+    succeeded, else failed."""
+    if sweep.n_ended < sweep.n_variants:
+        return "running" if sweep.n_running or sweep.n_ended else "queued"
+    if sweep.n_cancelled:
+        return "cancelled"
+    return "done" if sweep.n_ok else "failed"
+
+
+class Sweeps:
+    def __init__(
+        self,
+        *,
+        db: Callable[[], AbstractAsyncContextManager[Conn]],
+        options: ServiceOptions,
+        datasets: Datasets,
+        max_variants: int,
+    ) -> None:
+        self._db, self._options, self._datasets = db, options, datasets
+        self._max_variants = max_variants
+
+    async def submit(
+        self, owner: Owner, sweep: SweepSpec, *, idempotency_key: str | None
+    ) -> tuple[QueuedSweep, bool]:
+        index = await self._datasets.current()
+        variants = await asyncio.to_thread(
+            checked_variants, sweep, index, max_variants=self._max_variants,
+            max_span_days=self._options.max_span_days,
+        )
+        async with self._db() as conn:
+            queued, replayed = await store.insert_sweep(
+                conn,
+                owner=owner.name,
+                sweep=sweep.model_dump(mode="json"),
+                variants=variants,
+                data_version=index.version,
+                idempotency_key=idempotency_key,
+                limit=self._options.owner_sweep_limit,
+            )
+        if not replayed:
+            qbt_metrics().submitted(len(variants))
+        return queued, replayed
+
+    async def get(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:
+        async with self._db() as conn:
+            return await sweep_public(conn, owner=owner.name, sweep_id=sweep_id)
+
+    async def cancel(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:
+        async with self._db() as conn:
+            await store.cancel_sweep(conn, owner=owner.name, sweep_id=sweep_id)
+            return await sweep_public(conn, owner=owner.name, sweep_id=sweep_id)
+
+
+async def sweep_public(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> SweepPublic:
+    """The sweep's progress and its best variants so far (also what the Ray job follows)."""
+    sweep, ended = await store.get_sweep(conn, owner=owner, sweep_id=sweep_id)
+    spec = SweepSpec.model_validate(sweep.spec)
+    best = rank([dataclasses.asdict(v) for v in ended], rank_by=spec.rank_by)[: spec.top]
+    return SweepPublic.model_validate({
+        "id": sweep.id,
+        "status": sweep_status(sweep),
+        "created_at": sweep.created_at,
+        "finished_at": sweep.last_finished_at if sweep.n_ended == sweep.n_variants else None,
+        "data_version": sweep.data_version,
+        "rank_by": spec.rank_by,
+        "n_total": sweep.n_variants,
+        "n_done": sweep.n_ended,
+        "n_failed": sweep.n_failed,
+        "n_running": sweep.n_running,
+        "variants": [
+            {**variant, "overrides": overrides_of(spec, variant["variant"])} for variant in best
+        ],
+    })

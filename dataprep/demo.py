@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from dataprep.demo_financials import generate_financials
-from dataprep.warehouse import INDEXES_SCHEMA, PRICES_SCHEMA, STOCKS_SCHEMA, MarketData
+from dataprep.tables import INDEXES_SCHEMA, PRICES_SCHEMA, STOCKS_SCHEMA, MarketData
 
 # name, KOSPI weight, KOSDAQ weight, volatility multiplier, beta shift, word in company names
 SECTORS: tuple[tuple[str, float, float, float, float, str], ...] = (

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dataprep.warehouse import FINANCIALS_SCHEMA
+from dataprep.tables import FINANCIALS_SCHEMA
 
 # sector -> (gross margin, operating margin, asset turnover / year, assets / equity,
 #            depreciation / assets / year, book-to-market multiplier)

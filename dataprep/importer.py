@@ -19,14 +19,9 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from dataprep.warehouse import (
-    FINANCIAL_VALUES,
-    MARKETS,
-    TABLES,
-    MarketData,
-    WarehouseError,
-    write_market,
-)
+from dataprep.tables import STATEMENT_ITEMS, TABLES, MarketData
+from dataprep.warehouse import WarehouseError, write_market
+from runtime.names import MARKETS
 
 KEYS = {
     "stocks": ("code",),
@@ -34,7 +29,7 @@ KEYS = {
     "financials": ("code", "period_end"),
     "indexes": ("index_code", "date"),
 }
-OPTIONAL = {"stocks": {"delisted_on"}, "financials": set(FINANCIAL_VALUES)}
+OPTIONAL = {"stocks": {"delisted_on"}, "financials": set(STATEMENT_ITEMS)}
 ROW = "__row"  # 0-based position in the file, carried through every check
 
 

@@ -19,7 +19,6 @@ No per-row Python objects, no pandas.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -27,34 +26,11 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from dataprep.warehouse import FINANCIAL_VALUES
+from dataprep.frames import MarketFrames
+from dataprep.tables import FINANCIALS_SCHEMA, INDEXES_SCHEMA, MARKET_TABLES, STOCKS_SCHEMA
 
 PG_EPOCH_DAYS = 10_957  # 2000-01-01 (PostgreSQL's binary date epoch) in days since 1970-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00"
-MARKET_TABLES = ("stocks", "stock_prices", "financials", "index_prices")
-
-STOCK_SCHEMA: dict[str, pl.DataType] = {
-    "code": pl.String(),
-    "name": pl.String(),
-    "market": pl.String(),
-    "sector": pl.String(),
-    "listed_on": pl.Date(),
-    "delisted_on": pl.Date(),
-}
-PRICE_COLUMNS = ("close", "volume", "trading_value", "shares_outstanding")
-STATEMENT_ITEMS = FINANCIAL_VALUES  # the statement columns, as the warehouse writes them
-FINANCIAL_SCHEMA: dict[str, pl.DataType] = {
-    "code": pl.String(),
-    "period_end": pl.Date(),
-    "fiscal_quarter": pl.Int8(),
-    "disclosed_on": pl.Date(),
-    **{item: pl.Float64() for item in STATEMENT_ITEMS},
-}
-INDEX_SCHEMA: dict[str, pl.DataType] = {
-    "index_code": pl.String(),
-    "date": pl.Date(),
-    "close": pl.Float64(),
-}
 # One stock_prices row in binary COPY: field count, then (length, value) per column.
 _PRICE_ROW = np.dtype(
     [
@@ -85,39 +61,6 @@ class EmptyDatabaseError(PanelBuildError):
 
 class DateRangeError(PanelBuildError):
     """The requested [start, end] is reversed, outside the data or holds no trading day."""
-
-
-@dataclass(frozen=True, eq=False)
-class MarketFrames:
-    """What one panel is computed from.
-
-    `calendar`: the trading days loaded (Date, ascending): the lookback days, then the
-    panel days [start, end]. `prices` (code, date, close, volume, trading_value,
-    shares_outstanding) covers the calendar, sorted by code then date; `code` is a
-    `pl.Enum` over every stock code in code order (the same order as `stocks`).
-    `financials`: statements disclosed on or before `end` with period_end from
-    `statements_from` on, sorted by code, period_end. `stocks`: every stock, by code.
-    `index_prices`: index_code, date, close over the calendar.
-    """
-
-    start: date
-    end: date
-    calendar: pl.Series
-    stocks: pl.DataFrame
-    prices: pl.DataFrame
-    financials: pl.DataFrame
-    index_prices: pl.DataFrame
-    statements_from: date
-    version: str  # the data version; with "-START-END" when only a window of it is loaded
-
-    @property
-    def first_loaded(self) -> date:
-        return self.calendar[0]
-
-    @property
-    def n_lookback_days(self) -> int:
-        """Calendar days before `start` (the extra rows loaded for the windows)."""
-        return int((self.calendar < self.start).sum())
 
 
 def data_version(conn: psycopg.Connection) -> str:
@@ -222,7 +165,7 @@ def resolve_window(
 
 def load_stocks(conn: psycopg.Connection) -> pl.DataFrame:
     query = "SELECT code, name, market, sector, listed_on, delisted_on FROM stocks"
-    return _copy_csv(conn, sql.SQL(query + ' ORDER BY code COLLATE "C"'), schema=STOCK_SCHEMA)
+    return _copy_csv(conn, sql.SQL(query + ' ORDER BY code COLLATE "C"'), schema=STOCKS_SCHEMA)
 
 
 def load_prices(
@@ -252,12 +195,12 @@ def load_prices(
 
 
 def load_financials(conn: psycopg.Connection, *, statements_from: date, end: date) -> pl.DataFrame:
-    columns = sql.SQL(", ").join(map(sql.Identifier, FINANCIAL_SCHEMA))
+    columns = sql.SQL(", ").join(map(sql.Identifier, FINANCIALS_SCHEMA))
     query = sql.SQL(
         "SELECT {columns} FROM financials WHERE period_end >= {since} AND disclosed_on <= {end}"
         ' ORDER BY code COLLATE "C", period_end'
     ).format(columns=columns, since=sql.Literal(statements_from), end=sql.Literal(end))
-    return _copy_csv(conn, query, schema=FINANCIAL_SCHEMA)
+    return _copy_csv(conn, query, schema=FINANCIALS_SCHEMA)
 
 
 def load_index_prices(conn: psycopg.Connection, *, first: date, end: date) -> pl.DataFrame:
@@ -265,7 +208,7 @@ def load_index_prices(conn: psycopg.Connection, *, first: date, end: date) -> pl
         "SELECT index_code, date, close FROM index_prices WHERE date BETWEEN {first} AND {end}"
         " ORDER BY index_code, date"
     ).format(first=sql.Literal(first), end=sql.Literal(end))
-    return _copy_csv(conn, query, schema=INDEX_SCHEMA)
+    return _copy_csv(conn, query, schema=INDEXES_SCHEMA)
 
 
 def _require_tables(conn: psycopg.Connection) -> None:

@@ -1,7 +1,8 @@
 """QBT's metrics on the Ray dashboard (and the Prometheus export port), via ray.util.metrics.
 
 Metric objects belong to the process that records them: each actor or Serve replica calls
-`qbt_metrics()` once (created lazily, never at import time) and records through it.
+`qbt_metrics()` once (created lazily, never at import time) and records through it. A
+process without Ray (a test of the FastAPI app, a script) records nothing.
 """
 
 from __future__ import annotations
@@ -43,8 +44,25 @@ class QbtMetrics:
         self.data_version_refreshes.inc(1)  # type: ignore[attr-defined]
 
 
-@lru_cache(maxsize=1)
+class _Nothing:
+    """Stands in for a metric where no Ray worker runs."""
+
+    def inc(self, *_args: object, **_kwargs: object) -> None: ...
+    def set(self, *_args: object, **_kwargs: object) -> None: ...
+    def observe(self, *_args: object, **_kwargs: object) -> None: ...
+
+
 def qbt_metrics() -> QbtMetrics:
+    import ray
+
+    if not ray.is_initialized():
+        nothing = _Nothing()
+        return QbtMetrics(*(nothing for _ in QbtMetrics.__dataclass_fields__))
+    return _ray_metrics()
+
+
+@lru_cache(maxsize=1)
+def _ray_metrics() -> QbtMetrics:
     from ray.util.metrics import Counter, Gauge, Histogram
 
     return QbtMetrics(

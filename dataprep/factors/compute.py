@@ -26,7 +26,7 @@ import polars as pl
 from dataprep.factors.inputs import PRICE_INPUTS, STATEMENT_INPUTS, ZERO_WHEN_MISSING
 from dataprep.factors.ops import BY
 from dataprep.factors.registry import FactorSpec
-from dataprep.loaders import MarketFrames
+from dataprep.frames import MarketFrames
 from dataprep.panel import FactorPanel
 
 BATCH = 6  # factors per lazy select: parallel enough, bounded memory

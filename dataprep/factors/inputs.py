@@ -11,6 +11,8 @@ strictly after `disclosed_on`):
 
 from __future__ import annotations
 
+from dataprep.tables import STATEMENT_ITEMS  # FLOW_ITEMS + BALANCE_ITEMS, in table order
+
 PRICE_INPUTS: dict[str, str] = {
     "close": "adjusted close, carried over missing days while listed, null outside the listing",
     "volume": "shares traded (0 on a halted or missing day while listed)",
@@ -40,7 +42,6 @@ BALANCE_ITEMS: tuple[str, ...] = (
     "cash",
     "total_debt",
 )
-STATEMENT_ITEMS: tuple[str, ...] = FLOW_ITEMS[:4] + BALANCE_ITEMS + FLOW_ITEMS[4:]
 # suffix -> consecutive quarters of statements it needs
 STATEMENT_KINDS: dict[str, int] = {"": 1, "_ttm": 4, "_lag4": 5, "_ttm_lag4": 8}
 ZERO_WHEN_MISSING = frozenset({"dividends_per_share"})  # no dividend reported: none paid

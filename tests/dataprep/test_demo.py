@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from dataprep.demo import SECTORS, generate_market
-from dataprep.warehouse import TABLES, MarketData
+from dataprep.tables import TABLES, MarketData
 
 START, END = date(2022, 1, 1), date(2023, 12, 31)
 

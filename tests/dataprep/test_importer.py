@@ -16,7 +16,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from dataprep.demo import generate_market
 from dataprep.importer import ImportValidationError, import_files
 from dataprep.schema import migrate
-from dataprep.warehouse import TABLES, MarketData, WarehouseError, is_empty, table_counts
+from dataprep.tables import TABLES, MarketData
+from dataprep.warehouse import WarehouseError, is_empty, table_counts
 
 ROW = 7  # the 0-based data row a bad case breaks: CSV line 9, Parquet row 8
 

@@ -11,12 +11,12 @@ import pytest
 from dataprep.build import statement_months
 from dataprep.factors import CATALOG
 from dataprep.loaders import (
-    FINANCIAL_SCHEMA,
     DateRangeError,
     EmptyDatabaseError,
     data_version,
     load_market,
 )
+from dataprep.tables import FINANCIALS_SCHEMA as FINANCIAL_SCHEMA
 from tests.dataprep.test_factors import N_DAYS, START, day, write_tiny_market
 
 

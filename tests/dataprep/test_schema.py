@@ -52,3 +52,11 @@ def test_constraints_refuse_bad_rows(database_url, statement, params, constraint
             conn.execute(statement, params)
     expected = constraint if isinstance(constraint, tuple) else (constraint,)
     assert caught.value.diag.constraint_name in expected
+
+
+def test_statement_items_are_the_flow_and_balance_items_of_the_catalog():
+    from dataprep.factors.inputs import BALANCE_ITEMS, FLOW_ITEMS
+    from dataprep.tables import STATEMENT_ITEMS
+
+    assert sorted(FLOW_ITEMS + BALANCE_ITEMS) == sorted(STATEMENT_ITEMS)
+    assert not set(FLOW_ITEMS) & set(BALANCE_ITEMS)

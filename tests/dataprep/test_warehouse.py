@@ -10,11 +10,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from dataprep.demo import generate_market
+from dataprep.tables import MARKET_TABLES, TABLES, MarketData
 from dataprep.warehouse import (
-    MARKET_TABLES,
-    TABLES,
     LoadReport,
-    MarketData,
     WarehouseError,
     is_empty,
     load_demo,

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from backtest.spec import Costs, SellTax
+from runtime.names import MARKETS  # the column order of `sell_tax_rates`
 
 BPS = 1e-4
-MARKETS: tuple[str, str] = ("KOSPI", "KOSDAQ")  # column order of `sell_tax_rates`
 
 
 def trade_rate(costs: Costs) -> float:

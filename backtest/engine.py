@@ -27,7 +27,7 @@ from backtest.costs import market_columns, sell_tax_rates, trade_rate
 from backtest.result import BacktestResult, equity_returns, nan_free, rebalance_record
 from backtest.schedule import rebalance_mask
 from backtest.selection import Selection, plan_selections
-from backtest.simulation import Ledger, Market, Rules, simulate
+from backtest.simulation import Ledger, Rules, WindowData, simulate
 from backtest.spec import StrategySpec
 from backtest.statistics import compute_statistics
 from backtest.validation import validate_against
@@ -47,11 +47,11 @@ def _candidates(selections: list[Selection]) -> np.ndarray:
 
 def _market(
     panel: FactorPanel, spec: StrategySpec, *, window: RunWindow, columns: np.ndarray
-) -> Market:
+) -> WindowData:
     """The window's market data for `columns` only (the simulation's column space)."""
     close = np.take(panel.close[window.first - 1 : window.last + 1], columns, axis=1)
     since_signal = RunWindow(first=1, last=window.n_days)  # rows of `close`
-    return Market(
+    return WindowData(
         close=close[1:],
         relatives=price_relatives(close, since_signal),
         tradable=np.take(panel.tradable[window.rows], columns, axis=1),

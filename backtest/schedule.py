@@ -44,7 +44,3 @@ def rebalance_mask(dates: np.ndarray, rule: RebalanceRule | int) -> np.ndarray:
     mask[:1] = True
     return mask
 
-
-def rebalance_rows(dates: np.ndarray, rule: RebalanceRule | int) -> np.ndarray:
-    """Indices (into `dates`) of the rebalance days."""
-    return np.flatnonzero(rebalance_mask(dates, rule))

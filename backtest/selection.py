@@ -22,6 +22,7 @@ from backtest.spec import (
     StrategySpec,
     Universe,
 )
+from dataprep.panel import delisting_days
 
 if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
     from dataprep.panel import FactorPanel
@@ -58,16 +59,6 @@ def _bound(value: float, like: np.ndarray) -> np.floating:
     return like.dtype.type(value)  # compare in the factor's own precision (float32)
 
 
-def on_last_day(close: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Bool [n_rows, n_stocks]: the stock's last trading day L is that row (it has a close
-    there and none the next day; never on the panel's last day). Relies on the panel's
-    invariant that closes are NaN only before listing and after delisting, like
-    `FactorPanel.delisting_index()`."""
-    following = np.minimum(rows + 1, len(close) - 1)
-    ends = ~np.isnan(close[rows]) & np.isnan(close[following])
-    return ends & (rows < len(close) - 1)[:, None]
-
-
 def eligibility(
     spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray, signals: dict
 ) -> np.ndarray:
@@ -81,7 +72,7 @@ def eligibility(
     """
     keep = static_mask(spec.universe, market=panel.market, sector=panel.sector)[None, :]
     keep = keep & panel.tradable[rows] & panel.tradable[rows - 1]
-    keep &= ~on_last_day(panel.close, rows)
+    keep &= ~delisting_days(panel.close, rows)  # never eligible on its last trading day
     for values in signals.values():
         keep &= ~np.isnan(values)
     universe = spec.universe

@@ -22,7 +22,7 @@ from backtest.selection import Selection
 
 
 @dataclass(frozen=True)
-class Market:
+class WindowData:
     """The window's market data, row t = run day t (views of the panel where possible)."""
 
     close: np.ndarray  # float64 [n_days, n_stocks]
@@ -67,7 +67,13 @@ class Ledger:
 
 
 def _sell_all(
-    position: np.ndarray, stocks: np.ndarray, *, market: Market, rules: Rules, t: int, price: float
+    position: np.ndarray,
+    stocks: np.ndarray,
+    *,
+    market: WindowData,
+    rules: Rules,
+    t: int,
+    price: float,
 ) -> tuple[float, float]:
     """Cash received and costs for selling all of `stocks` at `price` x their value."""
     sold = position[stocks] * price
@@ -85,15 +91,15 @@ def _rebalance(
     cash: float,
     *,
     selection: Selection,
-    market: Market,
+    market: WindowData,
     rules: Rules,
     t: int,
 ) -> tuple[np.ndarray, float, Trade]:
     """Trade `position` to `selection` at close t: (new position, new cash, record)."""
     equity = cash + float(position.sum())
-    frozen = np.flatnonzero((position != 0) & ~market.tradable[t])
+    halted = np.flatnonzero((position != 0) & ~market.tradable[t])
     target = np.zeros_like(position)
-    target[frozen] = position[frozen]
+    target[halted] = position[halted]
     budget = max(equity - float(target.sum()), 0.0)
     target[selection.stocks] = budget * selection.weights
     change = target - position
@@ -101,7 +107,7 @@ def _rebalance(
     sold = np.maximum(-change, 0.0)
     cost = traded * rules.trade_rate + float(sold @ market.tax_rates[t][market.tax_columns])
     cash = equity - float(target.sum()) - cost
-    held = np.concatenate((selection.stocks, frozen))
+    held = np.concatenate((selection.stocks, halted))
     held = held[target[held] > 0]
     trade = Trade(
         day=t,
@@ -115,7 +121,7 @@ def _rebalance(
 
 
 def simulate(
-    *, market: Market, rules: Rules, rebalance: np.ndarray, selections: list[Selection]
+    *, market: WindowData, rules: Rules, rebalance: np.ndarray, selections: list[Selection]
 ) -> Ledger:
     """Run the day loop. `rebalance`: bool [n_days]; `selections`: one per rebalance day,
     their stocks given as columns of `market`."""

@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-Market = Literal["KOSPI", "KOSDAQ"]
+from runtime.names import Market
+
 RebalanceRule = Literal["daily", "weekly", "monthly", "quarterly"]
 Weighting = Literal["equal", "market_cap", "inverse_vol"]
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dataprep.panel import delisting_days
+
 
 @dataclass(frozen=True)
 class RunWindow:
@@ -41,22 +43,11 @@ def delisting_rows(
     close: np.ndarray, window: RunWindow, *, columns: np.ndarray | None = None
 ) -> np.ndarray:
     """Int [n_columns]: for each of `columns` (default: all) of the panel's `close`, the
-    panel row of its last trading day L when L falls in the window and the stock delists
-    (its closes stop before the panel's last day), else -1.
-
-    Same as `FactorPanel.delisting_index()` restricted to the window, given the panel's
-    invariant that `close` is NaN only before the first and after the last trading day;
-    it reads only the window's rows (plus one).
-    """
-    n_days = close.shape[0]
-    stop = min(window.last + 2, n_days)
-    rows = close[window.first : stop]
-    has_close = ~np.isnan(rows if columns is None else np.take(rows, columns, axis=1))
-    if stop == window.last + 1:  # the window reaches the panel's last day: no delisting on it
-        has_close = np.vstack([has_close, np.ones((1, has_close.shape[1]), dtype=bool)])
-    ends = has_close[:-1] & ~has_close[1:]
+    panel row of its last trading day L when L falls in the window and the stock delists,
+    else -1 (`FactorPanel.delisting_index()` restricted to the window)."""
+    ends = delisting_days(close, np.arange(window.first, window.last + 1), columns=columns)
     day, column = np.nonzero(ends)
-    last = np.full(has_close.shape[1], -1, dtype=np.intp)
+    last = np.full(ends.shape[1], -1, dtype=np.intp)
     last[column] = window.first + day
     return last
 

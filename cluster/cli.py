@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from cluster.errors import user_error_message
+from dataprep.defaults import DEMO_END, DEMO_SEED, DEMO_START, DEMO_STOCKS
 from runtime.config import Settings
 
 
@@ -34,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_parser("init", help="apply schema migrations (idempotent)")
     demo = db.add_parser("demo", help="generate and load the KRX-like demo market")
-    demo.add_argument("--stocks", type=int, default=2000)
-    demo.add_argument("--start", type=_date, default=date(2021, 1, 1))
-    demo.add_argument("--end", type=_date, default=date(2023, 12, 31))
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--stocks", type=int, default=DEMO_STOCKS)
+    demo.add_argument("--start", type=_date, default=DEMO_START)
+    demo.add_argument("--end", type=_date, default=DEMO_END)
+    demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--replace", action="store_true", help="replace existing market data")
     imp = db.add_parser("import", help="import market data from CSV or Parquet files")
     imp.add_argument("--prices", type=Path, required=True)

@@ -14,7 +14,6 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,7 @@ def _reason(err: BaseException, home: Path) -> str:
 
 
 def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterState:
+    from dataprep.defaults import DEMO_END, DEMO_START, DEMO_STOCKS
     from dataprep.schema import migrate
     from dataprep.warehouse import is_empty, load_demo
 
@@ -90,9 +90,9 @@ def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterStat
     with psycopg.connect(url) as conn:
         empty = is_empty(conn)
     if empty:
-        print("database is empty: loading the demo market (2,000 stocks, 2021-2023) ...")
-        report = load_demo(url, n_stocks=2000, start=date(2021, 1, 1), end=date(2023, 12, 31),
-                           seed=7)
+        print(f"database is empty: loading the demo market ({DEMO_STOCKS:,} stocks, "
+              f"{DEMO_START.year}-{DEMO_END.year}) ...")
+        report = load_demo(url)
         print(", ".join(f"{t} {n:,}" for t, n in report.rows.items())
               + f" rows in {report.generate_seconds + report.load_seconds:.1f} s")
 

@@ -12,7 +12,7 @@ from typing import Any
 from dataprep.panel import FactorPanel, UnknownFactorError
 
 _LAZY = {
-    "BuildTimings": "dataprep.build",
+    "BuildReport": "dataprep.build",
     "build_panel": "dataprep.build",
     "build_panel_timed": "dataprep.build",
     "DateRangeError": "dataprep.loaders",

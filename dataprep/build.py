@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -24,13 +25,22 @@ DISCLOSURE_ALLOWANCE_MONTHS = 6  # a statement may be disclosed this long after 
 
 
 @dataclass(frozen=True)
-class BuildTimings:
+class BuildReport:
+    """What building one panel cost: seconds loading and computing, the rows each query of
+    the load answered, and the panel's bytes."""
+
     load_s: float
     compute_s: float
+    rows_read: dict[str, int]
+    panel_bytes: int
 
     @property
     def total_s(self) -> float:
         return self.load_s + self.compute_s
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_read.values())
 
 
 def statement_months() -> int:
@@ -47,16 +57,20 @@ def build_panel(
 
 
 def build_panel_timed(
-    *, database_url: str, start: date | None = None, end: date | None = None
-) -> tuple[FactorPanel, BuildTimings]:
-    """`build_panel`, with the seconds spent loading and computing."""
+    *,
+    database_url: str,
+    start: date | None = None,
+    end: date | None = None,
+    conn: psycopg.Connection | None = None,
+) -> tuple[FactorPanel, BuildReport]:
+    """`build_panel`, with its BuildReport; over `conn` when given (left open)."""
     start, end = _as_date(start, label="start"), _as_date(end, label="end")
     if start is not None and end is not None and start > end:
         raise PanelBuildError(f"Got start {start} after end {end}: start must be on or before end")
     began = time.perf_counter()
-    with psycopg.connect(database_url) as conn:
+    with nullcontext(conn) if conn is not None else psycopg.connect(database_url) as connection:
         frames = load_market(
-            conn,
+            connection,
             start=start,
             end=end,
             lookback_days=CATALOG.extra_rows(),
@@ -65,7 +79,8 @@ def build_panel_timed(
     loaded = time.perf_counter()
     panel = compute_panel(frames, specs=tuple(CATALOG))
     computed = time.perf_counter()
-    return panel, BuildTimings(load_s=loaded - began, compute_s=computed - loaded)
+    return panel, BuildReport(load_s=loaded - began, compute_s=computed - loaded,
+                              rows_read=frames.rows_read, panel_bytes=panel.nbytes)
 
 
 def _as_date(value: object, *, label: str) -> date | None:

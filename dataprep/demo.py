@@ -22,6 +22,7 @@ import exchange_calendars as xc
 import numpy as np
 import polars as pl
 
+from dataprep.defaults import DEMO_END, DEMO_SEED, DEMO_START, DEMO_STOCKS
 from dataprep.demo_financials import generate_financials
 from dataprep.tables import INDEXES_SCHEMA, PRICES_SCHEMA, STOCKS_SCHEMA, MarketData
 
@@ -77,10 +78,10 @@ class _Universe:
 
 def generate_market(
     *,
-    n_stocks: int = 2000,
-    start: date = date(2021, 1, 1),
-    end: date = date(2023, 12, 31),
-    seed: int = 7,
+    n_stocks: int = DEMO_STOCKS,
+    start: date = DEMO_START,
+    end: date = DEMO_END,
+    seed: int = DEMO_SEED,
 ) -> MarketData:
     """A market of `n_stocks` over the XKRX sessions in [start, end]; same seed, same data."""
     if n_stocks < 2:

@@ -3,7 +3,7 @@ computation's input), in a module of its own so that computing needs no database
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -31,6 +31,7 @@ class MarketFrames:
     index_prices: pl.DataFrame
     statements_from: date
     version: str  # the data version; with "-START-END" when only a window of it is loaded
+    rows_read: dict[str, int] = field(default_factory=dict)  # rows each query answered
 
     @property
     def first_loaded(self) -> date:

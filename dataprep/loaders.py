@@ -118,6 +118,14 @@ def load_market(
         index_prices=index_prices,
         statements_from=statements_from,
         version=version,
+        rows_read={
+            "calendar": calendar.len(),  # the calendar query answers every trading day
+            "stocks": stocks.height,
+            "stock_prices": prices.height,
+            "financials": financials.height,
+            "index_prices": index_prices.height,
+            "data_version": 1,
+        },
     )
 
 

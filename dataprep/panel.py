@@ -121,17 +121,11 @@ class FactorPanel:
         """The [n_days, n_stocks] view of one factor (no copy)."""
         return self.values[self.factor_index(name)]
 
-    def last_trading_index(self) -> np.ndarray:
-        """Per stock, the index of its last day with a close (-1 if it never traded)."""
-        has_close = ~np.isnan(self.close)
-        last = self.n_days - 1 - np.argmax(has_close[::-1], axis=0)
-        return np.where(has_close.any(axis=0), last, -1)
-
     def delisting_index(self) -> np.ndarray:
         """Per stock, its last trading day L if its closes stop before the panel's last day,
         else -1 (still listed)."""
-        last = self.last_trading_index()
-        return np.where((last >= 0) & (last < self.n_days - 1), last, -1)
+        ends = delisting_days(self.close, np.arange(self.n_days))
+        return np.where(ends.any(axis=0), np.argmax(ends, axis=0), -1)
 
     def __reduce__(self):  # keep pickling to the plain fields: arrays travel out-of-band
         return (
@@ -151,6 +145,28 @@ class FactorPanel:
                 self.benchmarks,
             ),
         )
+
+
+def delisting_days(
+    close: np.ndarray, rows: np.ndarray, *, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """Bool [len(rows), n_columns]: row r is the last trading day L of a stock that delists,
+    for the panel rows `rows` of `close` [n_days, n_stocks] (only `columns`, if given).
+
+    The one statement of DESIGN.md's rule: a stock delists when its closes stop before the
+    panel's last day, and L is its last day with a close; so L has a close and the next row
+    none, and the panel's last day is never an L. It relies on the panel's invariant that
+    `close` is NaN only before the first and after the last trading day, and reads only the
+    given rows and the ones after them."""
+    rows = np.asarray(rows, dtype=np.intp)
+    following = rows + 1
+    if columns is None:
+        today, tomorrow = close[rows], close[np.minimum(following, len(close) - 1)]
+    else:
+        today = close[np.ix_(rows, columns)]
+        tomorrow = close[np.ix_(np.minimum(following, len(close) - 1), columns)]
+    ends = ~np.isnan(today) & np.isnan(tomorrow)
+    return ends & (following < len(close))[:, None]
 
 
 def _rebuild_panel(*fields: object) -> FactorPanel:

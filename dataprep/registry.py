@@ -71,8 +71,8 @@ class _Entry:
 def _default_builder(database_url: str) -> tuple[FactorPanel, dict[str, float]]:
     from dataprep.build import build_panel_timed
 
-    panel, timings = build_panel_timed(database_url=database_url)
-    return panel, {"load_s": timings.load_s, "compute_s": timings.compute_s}
+    panel, report = build_panel_timed(database_url=database_url)
+    return panel, {"load_s": report.load_s, "compute_s": report.compute_s}
 
 
 def _default_version_reader(database_url: str) -> str:
@@ -253,8 +253,10 @@ def ensure_registry(
     *,
     memory_budget: int,
     refresh_interval_s: float | None = None,
+    builder: PanelBuilder | None = None,
 ) -> Any:
-    """The named detached registry of this cluster (created on first call)."""
+    """The named detached registry of this cluster (created on first call); `builder`
+    replaces how it builds a panel (a benchmark counting what a build reads)."""
     return (
         registry_actor_class()
         .options(
@@ -269,6 +271,7 @@ def ensure_registry(
             database_url,
             memory_budget=memory_budget,
             refresh_interval_s=refresh_interval_s,
+            builder=builder,
         )
     )
 

@@ -15,6 +15,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from dataprep.defaults import DEMO_END, DEMO_SEED, DEMO_START, DEMO_STOCKS
 from dataprep.tables import MARKET_TABLES, TABLES, MarketData
 
 COPY_CHUNK = 1 << 20
@@ -122,10 +123,10 @@ def _copy_frame(cur: psycopg.Cursor, table: str, frame: pl.DataFrame) -> None:
 def load_demo(
     database_url: str,
     *,
-    n_stocks: int = 2000,
-    start: date = date(2021, 1, 1),
-    end: date = date(2023, 12, 31),
-    seed: int = 7,
+    n_stocks: int = DEMO_STOCKS,
+    start: date = DEMO_START,
+    end: date = DEMO_END,
+    seed: int = DEMO_SEED,
     replace: bool = False,
 ) -> LoadReport:
     """Generate a demo market and write it in ONE transaction.

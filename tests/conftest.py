@@ -14,6 +14,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataprep.schema import migrate
 
+# QBT keeps Ray's token authentication on, and `qbt` commands run in-process by tests set it:
+# set it before any Ray starts here, so the test session's Ray and its drivers agree.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 
 

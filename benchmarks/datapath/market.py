@@ -2,9 +2,8 @@
 market of `--quick`.
 
 Every mode prepares the same thing the same way: `load_window` is `build_panel_timed`
-(binary COPY into polars, 54 factors, lookback from the catalog) with the rows and bytes
-PostgreSQL sent counted: rows from the frames the loader returns (plus the calendar and
-version queries it runs), bytes from the connection's TCP counter.
+(binary COPY into polars, 54 factors, lookback from the catalog); its report counts the rows
+each query answered, and the bytes PostgreSQL sent come from the connection's TCP counter.
 """
 
 from __future__ import annotations
@@ -76,56 +75,25 @@ def load_window(
     *,
     start: date | None,
     end: date | None,
-    calendar_rows: int,
     conn: psycopg.Connection | None = None,
 ) -> Loaded:
-    """`build_panel_timed`'s steps over [start, end] (None: all the data), counted."""
-    from dataprep.build import statement_months
-    from dataprep.factors import CATALOG
-    from dataprep.factors.compute import compute_panel
-    from dataprep.loaders import load_market
+    """`build_panel_timed` over [start, end] (None: all the data), with the bytes PostgreSQL
+    sent (the connection's TCP counter) beside the rows its report counts."""
+    from dataprep.build import build_panel_timed
 
-    own = conn is None
-    began = time.perf_counter()
-    connection = psycopg.connect(database_url) if conn is None else conn
-    try:
-        received = tcp_bytes_received()
-        frames = load_market(
-            connection,
-            start=start,
-            end=end,
-            lookback_days=CATALOG.extra_rows(),
-            statement_months=statement_months(),
-        )
-        received = tcp_bytes_received() - received
-    finally:
-        if own:
-            connection.close()
-    loaded = time.perf_counter()
-    panel = compute_panel(frames, specs=tuple(CATALOG))
-    computed = time.perf_counter()
-    rows = (
-        calendar_rows  # the loader's calendar query answers every distinct trading day
-        + frames.stocks.height
-        + frames.prices.height
-        + frames.financials.height
-        + frames.index_prices.height
-        + 1  # data_version
-    )
-    return Loaded(panel, rows, received, loaded - began, computed - loaded)
+    received = tcp_bytes_received()
+    panel, report = build_panel_timed(database_url=database_url, start=start, end=end, conn=conn)
+    received = tcp_bytes_received() - received
+    return Loaded(panel, report.total_rows, received, report.load_s, report.compute_s)
 
 
-def registry_builder(database_url: str) -> tuple[object, dict[str, float]]:
+def registry_builder(database_url: str) -> tuple[FactorPanel, dict[str, float]]:
     """The DatasetRegistry's builder (all the data, as `qbt up` builds it), counted."""
-    with psycopg.connect(database_url) as conn:
-        calendar_rows = conn.execute(
-            "SELECT count(DISTINCT date) FROM stock_prices"
-        ).fetchone()[0]  # type: ignore[index]
-    loaded = load_window(database_url, start=None, end=None, calendar_rows=calendar_rows)
+    loaded = load_window(database_url, start=None, end=None)
     return loaded.panel, {
         "load_s": loaded.load_s,
         "compute_s": loaded.compute_s,
-        "rows_read": float(loaded.rows_read + 1),  # + the count above
+        "rows_read": float(loaded.rows_read),
         "bytes_received": float(loaded.bytes_received),
     }
 
@@ -153,7 +121,7 @@ def create_quick_market(
     url = make_conninfo("", **params)
     try:
         migrate(url)
-        load_demo(url, n_stocks=n_stocks, start=start, end=end, seed=7)
+        load_demo(url, n_stocks=n_stocks, start=start, end=end)
     except BaseException:
         drop_database(url)
         raise

@@ -115,7 +115,6 @@ class DatabaseFetcher:
             self._context["database_url"],
             start=date.fromisoformat(window["signal_day"]),
             end=date.fromisoformat(window["end"]),
-            calendar_rows=window["calendar_rows"],
             conn=self._conn,
         )
         return Fetched(loaded.panel, rows_read=loaded.rows_read)
@@ -200,7 +199,6 @@ def prepare_redis(
         plan["database_url"],
         start=date.fromisoformat(window["signal_day"]),
         end=date.fromisoformat(window["end"]),
-        calendar_rows=window["calendar_rows"],
     )
     client = redis.Redis.from_url(plan["redis_url"])
     encoded = time.perf_counter()

@@ -3,8 +3,8 @@
 `start_ray` starts Ray sized for the largest concurrency (logical CPUs: concurrency 16 on
 2 cores measures memory, not speed) without pre-started workers, so at concurrency c
 there are c task workers, started on demand. `start_registry` creates the DatasetRegistry
-actor (the class `qbt up` deploys, with the same options, and a builder that counts what it
-reads) and waits for its first build: once, from PostgreSQL, into the object store.
+as `qbt up` does (`ensure_registry`, with a builder that counts what it reads) and waits
+for its first build: once, from PostgreSQL, into the object store.
 
 Each backtest is one task given the registry's ObjectRef inside a list, so the task itself
 resolves it (`ray.get`: the panel's arrays are read-only views of the object store) and the
@@ -53,14 +53,11 @@ def stop_ray() -> None:
 def start_registry(database_url: str, *, memory_budget: int) -> tuple[Any, Any, float]:
     """(registry actor, PanelHandle, seconds until the panel was in the object store)."""
     from benchmarks.datapath.market import registry_builder
-    from dataprep.registry import registry_actor_class
-    from runtime.names import REGISTRY_ACTOR
-    from runtime.ray_connection import detached_actor_options
+    from dataprep.registry import ensure_registry
 
     began = time.perf_counter()
-    registry = registry_actor_class().options(
-        **detached_actor_options(REGISTRY_ACTOR, max_concurrency=1000)
-    ).remote(database_url, memory_budget=memory_budget, builder=registry_builder)
+    registry = ensure_registry(database_url, memory_budget=memory_budget,
+                               builder=registry_builder)
     handle = ray.get(registry.get.remote())
     return registry, handle, time.perf_counter() - began
 

@@ -14,8 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backtest.spec import StrategySpec
-
-DEFAULT_MAX_VARIANTS = 5000
+from runtime.names import MAX_SWEEP_VARIANTS
 
 # Statistics where a smaller value ranks first; every other statistic ranks largest first.
 LOWER_IS_BETTER = frozenset(
@@ -87,7 +86,7 @@ def _set_dotted(document: dict[str, Any], path: str, value: Any) -> None:
             node = node[part]
 
 
-def expand(sweep: SweepSpec, *, max_variants: int = DEFAULT_MAX_VARIANTS) -> list[StrategySpec]:
+def expand(sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS) -> list[StrategySpec]:
     """Every variant of the sweep, in grid order (the last grid field varies fastest)."""
     if sweep.n_variants > max_variants:
         sizes = " x ".join(f"{len(v)} {k}" for k, v in sweep.grid.items())

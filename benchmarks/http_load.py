@@ -29,8 +29,9 @@ from typing import Any
 
 import httpx
 
+from runtime.names import FINISHED
+
 FACTORS = ("PBR", "PER", "ROE", "MOM_3M", "MOM_12_1", "VOL_60D", "GPA", "EARNINGS_YIELD")
-FINISHED = ("done", "failed", "cancelled")
 
 
 @dataclass

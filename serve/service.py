@@ -10,10 +10,12 @@ revoked keys. The routes raise and receive only `serve.errors`.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from functools import cache
 from typing import Any
 
+from backtest.spec import statutory_sell_tax
 from runtime.names import MAX_SWEEP_VARIANTS
 from serve.database import DONE_CHANNEL, KEYS_CHANNEL, Conn, Listener, connection, open_pool
 from serve.datasets import Datasets
@@ -53,6 +55,9 @@ class Service:
         )
 
     async def start(self) -> None:
+        # The statutory sell-tax schedule comes from the XKRX calendar (~1.5 s, once per
+        # process): pay it now, not in the first request that leaves `costs` out.
+        await asyncio.to_thread(statutory_sell_tax)
         self._pool = await open_pool(
             self._url,
             max_size=self.options.db_pool_size,

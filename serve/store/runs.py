@@ -16,7 +16,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from runtime.names import RUN_SUBMIT_LOCK_SPACE
-from serve.database import Conn
+from serve.database import Conn, notify_done
 from serve.errors import (
     ConflictError,
     IdempotencyConflictError,
@@ -201,7 +201,8 @@ async def list_runs(
 async def cancel_run(
     conn: Conn, *, owner: str, run_id: uuid.UUID
 ) -> None:
-    """Cancel a queued or running run; the dispatcher writes nothing to it afterwards."""
+    """Cancel a queued or running run; the dispatcher writes nothing to it afterwards.
+    Waiters on it (`?wait=`, on every replica) hear of it at commit (DONE_CHANNEL)."""
     async with conn.transaction():
         cur = await conn.execute(
             "UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,"
@@ -215,3 +216,4 @@ async def cancel_run(
                 f'Backtest "{run_id}" is {status}: only queued or running runs can be cancelled',
                 field="id",
             )
+        await notify_done(conn, [str(run_id)])

@@ -10,7 +10,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from runtime.names import SWEEP_SUBMIT_LOCK_SPACE
-from serve.database import RUNS_CHANNEL, Conn
+from serve.database import RUNS_CHANNEL, Conn, notify_done
 from serve.errors import ConflictError, NotFoundError, QuotaExceededError
 from serve.store.records import QueuedSweep, SweepRecord, VariantRecord
 from serve.store.runs import RETRY_AFTER_S, check_storable, replayed
@@ -71,7 +71,7 @@ async def insert_sweep(
 
 
 async def cancel_sweep(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
-    """Cancel every queued or running variant of the sweep."""
+    """Cancel every queued or running variant of the sweep (waiters hear of each at commit)."""
     async with conn.transaction():
         cur = await conn.execute(
             "SELECT 1 FROM sweeps WHERE id = %s AND owner = %s", (sweep_id, owner)
@@ -81,13 +81,15 @@ async def cancel_sweep(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
         cur = await conn.execute(
             "UPDATE runs SET status = 'cancelled', finished_at = now(), lease_until = NULL,"
             " error = 'cancelled by its owner'"
-            " WHERE sweep_id = %s AND status IN ('queued', 'running')",
+            " WHERE sweep_id = %s AND status IN ('queued', 'running') RETURNING id",
             (sweep_id,),
         )
-        if cur.rowcount == 0:
+        cancelled = [str(row["id"]) for row in await cur.fetchall()]
+        if not cancelled:
             raise ConflictError(
                 f'Sweep "{sweep_id}" has ended: nothing left to cancel', field="id"
             )
+        await notify_done(conn, cancelled)
 
 
 async def get_sweep(

@@ -24,6 +24,7 @@ from backtest.spec import StrategySpec  # noqa: E402
 from backtest.tasks import run_on_ray  # noqa: E402
 from dataprep.panel import FactorPanel  # noqa: E402
 from dataprep.registry import HEAD_NODE_RESOURCE, DatasetRegistry  # noqa: E402
+from runtime.names import NAMESPACE  # noqa: E402
 
 STORE = 200 * 1024**2
 
@@ -65,7 +66,7 @@ def main(mode: str) -> None:
                       head_node_args={"num_cpus": 1, "object_store_memory": STORE})
     workers = [cluster.add_node(num_cpus=1, object_store_memory=STORE) for _ in range(2)]
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, namespace="qbt", log_to_driver=False)
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
 
     registry = ray.remote(DatasetRegistry).options(
         num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}  # as ensure_registry places it

@@ -163,8 +163,7 @@ class Api:
         return {"runs": runs, "sweeps": sweeps}
 
     async def finish(
-        self, run_id: str, *, status: str = "done", seed: int = 0, with_result: bool = True,
-        notify: bool = True,
+        self, run_id: str, *, status: str = "done", seed: int = 0, with_result: bool = True
     ) -> Statistics:
         """Move a run to `status` as the dispatcher would (statistics, result, timestamps,
         then NOTIFY qbt_done with its id); its statistics."""
@@ -173,15 +172,15 @@ class Api:
         done = status == "done"
         result = result_of(spec, stats=stats) if done and with_result else None
         await self.sql(
-            "UPDATE runs SET status = %s, attempts = 1, started_at = now() - interval '2 s',"
+            "UPDATE runs SET status = %s, attempts = 1,"
+            " started_at = created_at + (now() - created_at) / 2,"
             " finished_at = now(), lease_until = NULL, engine_version = %s, statistics = %s,"
             " result = %s, error = %s WHERE id = %s",
             (status, "engine-test" if done else None,
              stats.model_dump_json() if done else None, result,
              None if done else "boom", run_id),
         )
-        if notify:
-            await self.sql("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, run_id))
+        await self.sql("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, run_id))
         return stats
 
 

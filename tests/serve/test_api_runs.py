@@ -70,7 +70,7 @@ BAD_BACKTESTS = {
         _spec(ranking=[{"factor": "PBR"}, {"factor": "PBR2"}]), "ranking[1].factor"
     ),
     "filter on unknown factor": (_spec(filters=[{"factor": "X", "min": 0}]), "filters[0].factor"),
-    "end after the data's last day": (_spec(end="2023-01-02"), "end"),
+    "end after the data's last day": (_spec(start="2022-06-01", end="2023-01-02"), "end"),
     "start on the data's first day": (_spec(start="2021-01-04", end="2021-06-01"), "start"),
     "span above max_span_days": (_spec(start="2021-02-01", end="2022-12-01"), "end"),
     "start after end": (_spec(start="2022-05-31", end="2021-06-01"), "end"),
@@ -99,11 +99,15 @@ async def test_a_spec_that_does_not_fit_is_422_naming_the_field_and_writes_nothi
 
 async def test_the_error_messages_name_the_value_and_the_data(api: Api):
     async with api.client() as client:
-        late = error_of(await client.post("/v1/backtests", json=_spec(end="2023-01-02")))
+        late = error_of(
+            await client.post("/v1/backtests", json=_spec(start="2022-06-01", end="2023-01-02"))
+        )
         long = error_of(
             await client.post("/v1/backtests", json=_spec(start="2021-02-01", end="2022-12-01"))
         )
-        unknown = error_of(await client.post("/v1/backtests", json=_spec(ranking=[{"factor": "NOPE"}])))
+        unknown = error_of(
+            await client.post("/v1/backtests", json=_spec(ranking=[{"factor": "NOPE"}]))
+        )
     assert '"2023-01-02"' in late["message"] and "2022-12-30" in late["message"]
     assert str(MAX_SPAN_DAYS) in long["message"]
     assert '"NOPE"' in unknown["message"] and "PBR" in unknown["message"]

@@ -28,9 +28,10 @@ from dataprep.factors.ops import BY
 from dataprep.factors.registry import FactorSpec
 from dataprep.frames import MarketFrames
 from dataprep.panel import FactorPanel
+from runtime.names import MARKETS
 
 BATCH = 6  # factors per lazy select: parallel enough, bounded memory
-INDEXES = ("KOSPI", "KOSDAQ")
+INDEXES = MARKETS  # each market's index carries the market's name
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,22 +8,35 @@ from dataprep.factors.ops import col, growth, lag, ratio
 from dataprep.factors.registry import FactorSpec
 
 
+def _rises(now: tuple[pl.Expr, pl.Expr], before: tuple[pl.Expr, pl.Expr]) -> pl.Expr:
+    """now[0] / now[1] > before[0] / before[1]: false unless both ratios exist (denominators
+    > 0; polars orders NaN above every number, so 0 / 0 would otherwise "rise"), null
+    where an input is missing."""
+    (a, b), (c, d) = now, before
+    known = pl.all_horizontal([x.is_not_null() for x in (a, b, c, d)])
+    return pl.when(known).then((b > 0) & (d > 0) & (a / b > c / d))
+
+
 def _f_score() -> pl.Expr:
     """Piotroski-like: nine binary signals from statements and the share count (null if any
     input is missing). Year-on-year signals compare the latest quarter with the quarter a
-    year earlier."""
+    year earlier; a ratio signal is not earned when either ratio does not exist."""
     assets, assets_before = col("total_assets"), col("total_assets_lag4")
     signals = [
         col("net_income_ttm") > 0,
         col("operating_cash_flow_ttm") > 0,
-        col("net_income") / assets > col("net_income_lag4") / assets_before,
+        _rises((col("net_income"), assets), (col("net_income_lag4"), assets_before)),
         col("operating_cash_flow_ttm") > col("net_income_ttm"),
-        col("total_liabilities") / assets < col("total_liabilities_lag4") / assets_before,
-        col("current_assets") / col("current_liabilities")
-        > col("current_assets_lag4") / col("current_liabilities_lag4"),
+        _rises((col("total_liabilities_lag4"), assets_before), (col("total_liabilities"), assets)),
+        _rises(
+            (col("current_assets"), col("current_liabilities")),
+            (col("current_assets_lag4"), col("current_liabilities_lag4")),
+        ),
         col("shares_outstanding") <= lag(col("shares_outstanding"), 252),
-        col("gross_profit") / col("revenue") > col("gross_profit_lag4") / col("revenue_lag4"),
-        col("revenue") / assets > col("revenue_lag4") / assets_before,
+        _rises(
+            (col("gross_profit"), col("revenue")), (col("gross_profit_lag4"), col("revenue_lag4"))
+        ),
+        _rises((col("revenue"), assets), (col("revenue_lag4"), assets_before)),
     ]
     return pl.sum_horizontal([signal.cast(pl.Float64) for signal in signals], ignore_nulls=False)
 

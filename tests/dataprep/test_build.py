@@ -12,7 +12,7 @@ import dataprep
 from dataprep import DateRangeError, EmptyDatabaseError, PanelBuildError
 from dataprep.factors import FACTOR_NAMES
 from dataprep.loaders import data_version
-from tests.dataprep.test_factors import N_DAYS, START, day, write_tiny_market
+from tests.dataprep.tiny_market import N_DAYS, START, day, write_tiny_market
 
 
 @pytest.fixture

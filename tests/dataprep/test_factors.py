@@ -1,25 +1,13 @@
-"""Each fixed factor against a naive numpy reference on a tiny hand-made market.
-
-The market (`tiny_market`): 320 weekdays from 2022-01-03 and five stocks:
-- A 000010 KOSPI: a row every day, statements for nine quarters (the last one disclosed on
-  trading day 280, inside the panel);
-- B 000020 KOSDAQ: halted (volume 0, close carried) on days 275-276, no row on day 280;
-- C 000030 KOSPI: delisted after day 290;
-- D 000040 KOSDAQ: listed on day 100, three quarters of statements, the fourth disclosed
-  on day 290 (TTM starts on day 291);
-- E 000050 KOSPI: delisted after day 200, before the panel: not in the panel.
-Panels start on day 270 (`START`), so every 252-day window is full on the first day.
+"""Each fixed factor against a naive numpy reference on the tiny market (`tiny_market.py`:
+five stocks, 320 trading days, panels from day 270), and the catalog's own rules.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
-import psycopg
 import pytest
 
 import dataprep
@@ -33,120 +21,16 @@ from dataprep.factors import (
     markdown_table,
 )
 from dataprep.panel import FactorPanel, UnknownFactorError
-
-N_DAYS = 320
-START = 270
-DAYS = np.busday_offset(np.datetime64("2022-01-03"), np.arange(N_DAYS), roll="forward")
-SHARES = {"000010": 1_000_000, "000020": 500_000, "000030": 2_000_000, "000040": 300_000,
-          "000050": 100_000}  # fmt: skip
-
-
-def day(i: int) -> date:
-    return DAYS[i].astype(date)
-
-
-@dataclass
-class Stock:
-    code: str
-    market: str
-    close: np.ndarray  # [N_DAYS], NaN where there is no row
-    volume: np.ndarray
-    first: int
-    last: int
-    statements: list[dict[str, object]] = field(default_factory=list)
-
-
-def _statement(period_end: date, disclosed_on: date, k: int) -> dict[str, object]:
-    return {
-        "period_end": period_end,
-        "fiscal_quarter": (period_end.month - 1) // 3 + 1,
-        "disclosed_on": disclosed_on,
-        "revenue": 100.0 + 5 * k,
-        "gross_profit": 40.0 + k,
-        "operating_income": 15.0 + k,
-        "net_income": 10.0 + k,
-        "total_assets": 3000.0 + 20 * k,
-        "total_liabilities": 2000.0 + 10 * k,
-        "total_equity": 1000.0 + 10 * k,
-        "current_assets": 900.0,
-        "current_liabilities": 600.0,
-        "cash": 200.0,
-        "total_debt": 500.0,
-        "operating_cash_flow": 12.0 + k,
-        "capex": 4.0,
-        "depreciation": 3.0,
-        "interest_expense": 2.0,
-        "dividends_per_share": 50.0 if period_end.month == 12 else None,
-    }
-
-
-QUARTER_ENDS = [date(2020, 12, 31), date(2021, 3, 31), date(2021, 6, 30), date(2021, 9, 30),
-                date(2021, 12, 31), date(2022, 3, 31), date(2022, 6, 30), date(2022, 9, 30),
-                date(2022, 12, 31)]  # fmt: skip
-
-
-def tiny_market() -> dict[str, Stock]:
-    i = np.arange(N_DAYS, dtype=np.float64)
-    volume = 1000.0 + (np.arange(N_DAYS) % 7) * 100
-    stocks = {
-        "000010": Stock("000010", "KOSPI", 100 * np.exp(0.0005 * i + 0.02 * np.sin(i / 3)),
-                        volume.copy(), 0, N_DAYS - 1),
-        "000020": Stock("000020", "KOSDAQ", 50 + 0.1 * i + (np.arange(N_DAYS) % 5),
-                        volume.copy(), 0, N_DAYS - 1),
-        "000030": Stock("000030", "KOSPI", 20 + 0.05 * i + np.cos(i / 5), volume.copy(), 0, 290),
-        "000040": Stock("000040", "KOSDAQ", 10 + 0.01 * i + 0.3 * np.sin(i / 2), volume.copy(),
-                        100, N_DAYS - 1),
-        "000050": Stock("000050", "KOSPI", 30 + 0.02 * i, volume.copy(), 0, 200),
-    }  # fmt: skip
-    beta = stocks["000020"]
-    beta.close[275:277] = beta.close[274]
-    beta.volume[275:277] = 0
-    beta.close[280] = np.nan  # no row that day
-    for stock in stocks.values():
-        stock.close[: stock.first] = np.nan
-        stock.close[stock.last + 1 :] = np.nan
-    alpha, delta = stocks["000010"], stocks["000040"]
-    for k, end in enumerate(QUARTER_ENDS):
-        disclosed = day(280) if k == 8 else end + timedelta(days=45)
-        alpha.statements.append(_statement(end, disclosed, k))
-    for k, end in enumerate(QUARTER_ENDS[5:], start=5):
-        disclosed = day(290) if k == 8 else end + timedelta(days=45)
-        delta.statements.append(_statement(end, disclosed, k))
-    return stocks
-
-
-def index_closes() -> dict[str, np.ndarray]:
-    i = np.arange(N_DAYS, dtype=np.float64)
-    kospi = 2500 * np.exp(0.0003 * i + 0.01 * np.sin(i / 4))
-    kosdaq = 800 * np.exp(-0.0002 * i + 0.015 * np.cos(i / 6))
-    kosdaq[285] = np.nan  # a missing index day: carried forward in the panel
-    return {"KOSPI": kospi, "KOSDAQ": kosdaq}
-
-
-def write_tiny_market(database_url: str, stocks: dict[str, Stock] | None = None) -> None:
-    stocks = stocks or tiny_market()
-    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-        for stock in stocks.values():
-            delisted = day(stock.last) if stock.last < N_DAYS - 1 else None
-            cur.execute(
-                "INSERT INTO stocks VALUES (%s, %s, %s, %s, %s, %s)",
-                (stock.code, f"Name {stock.code}", stock.market, "Sector", day(stock.first),
-                 delisted),
-            )  # fmt: skip
-        with cur.copy("COPY stock_prices FROM STDIN") as copy:
-            for stock in stocks.values():
-                for i in np.flatnonzero(~np.isnan(stock.close)):
-                    c, v = float(stock.close[i]), int(stock.volume[i])
-                    copy.write_row((stock.code, day(i), c, c, c, c, v, c * v, SHARES[stock.code]))
-        columns = list(_statement(date(2020, 12, 31), date(2021, 2, 1), 0))
-        with cur.copy(f"COPY financials (code, {', '.join(columns)}) FROM STDIN") as copy:
-            for stock in stocks.values():
-                for row in stock.statements:
-                    copy.write_row((stock.code, *row.values()))
-        with cur.copy("COPY index_prices FROM STDIN") as copy:
-            for name, closes in index_closes().items():
-                for i in np.flatnonzero(~np.isnan(closes)):
-                    copy.write_row((name, day(i), float(closes[i])))
+from tests.dataprep.tiny_market import (
+    N_DAYS,
+    SHARES,
+    START,
+    Stock,
+    day,
+    index_closes,
+    tiny_market,
+    write_tiny_market,
+)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from dataprep.loaders import (
     load_market,
 )
 from dataprep.tables import FINANCIALS_SCHEMA as FINANCIAL_SCHEMA
-from tests.dataprep.test_factors import N_DAYS, START, day, write_tiny_market
+from tests.dataprep.tiny_market import N_DAYS, START, day, write_tiny_market
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from dataprep.panel import FactorPanel
 from runtime.names import MARKETS
 
 BATCH = 6  # factors per lazy select: parallel enough, bounded memory
-INDEXES = MARKETS  # each market's index carries the market's name
+INDEXES: tuple[str, ...] = MARKETS  # each market's index carries the market's name
 
 
 @dataclass(frozen=True, eq=False)

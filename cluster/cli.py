@@ -40,11 +40,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--end", type=_date, default=DEMO_END)
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--replace", action="store_true", help="replace existing market data")
-    imp = db.add_parser("import", help="import market data from CSV or Parquet files")
-    imp.add_argument("--prices", type=Path, required=True)
-    imp.add_argument("--stocks", type=Path, required=True)
-    imp.add_argument("--financials", type=Path)
-    imp.add_argument("--indexes", type=Path)
+    imp = db.add_parser(
+        "import", help="import market data as pykrx, FinanceDataReader, KRX, KIND and DART "
+        "write it (CSV, TSV, Parquet, gzip, zip; UTF-8 or cp949); see README",
+    )
+    files = "a file, a folder or a glob; repeatable"
+    imp.add_argument("--stocks", action="append", default=[], metavar="F", help=files)
+    imp.add_argument("--prices", action="append", default=[], metavar="F", help=files)
+    imp.add_argument("--shares", action="append", default=[], metavar="F",
+                     help="dated shares outstanding (KRX daily files, pykrx market cap)")
+    imp.add_argument("--delistings", action="append", default=[], metavar="F",
+                     help="KIND or FinanceDataReader delisting lists")
+    imp.add_argument("--financials", action="append", default=[], metavar="F",
+                     help="QBT's statements layout or DART bulk files (zip or text)")
+    imp.add_argument("--indexes", action="append", default=[], metavar="[KOSPI=|KOSDAQ=]F",
+                     help="index files; the index from NAME= or the file name (KS11, KQ11)")
+    imp.add_argument("--format", action="append", default=[], dest="formats", metavar="NAME",
+                     help="use this layout instead of recognising it (repeatable)")
+    imp.add_argument("--replace", action="store_true",
+                     help="overwrite rows whose key the database holds (default: keep them)")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="read, check and report; write nothing")
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"

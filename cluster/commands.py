@@ -48,22 +48,30 @@ def _print_load_report(report: Any) -> None:
 
 
 def db_import(args: argparse.Namespace, settings: Settings) -> int:
-    from dataprep.importer import import_files
+    from dataprep.importing import ImportRequest, import_market
     from dataprep.schema import migrate
 
-    url = resolve_database_url(settings)
-    migrate(url)
-    started = time.perf_counter()
-    counts = import_files(
-        url,
-        prices=args.prices,
-        stocks=args.stocks,
-        financials=args.financials,
-        indexes=args.indexes,
+    request = ImportRequest(
+        stocks=args.stocks, prices=args.prices, shares=args.shares,
+        delistings=args.delistings, financials=args.financials, indexes=args.indexes,
+        formats=args.formats, replace=args.replace, dry_run=args.dry_run,
     )
-    for table, count in counts.items():
-        print(f"{table:>14}: {count:>10,} rows imported")
-    print(f"in {time.perf_counter() - started:.1f} s (one transaction)")
+
+    def database() -> str:  # only once every file has been read and checked
+        url = resolve_database_url(settings)
+        migrate(url)
+        return url
+
+    report = import_market(request, database_url=database)
+    for line in report.findings.lines():
+        print(line)
+    verb = "would write" if report.dry_run else "written"
+    for table, written in report.written.items():
+        print(f"{table:>14}: {written.inserted:>10,} new, {written.updated:,} updated, "
+              f"{written.kept:,} kept as they were ({verb})")
+    print(f"read and checked in {report.read_s:.1f} s, "
+          + ("nothing written (--dry-run)" if report.dry_run
+             else f"written in {report.write_s:.1f} s (one transaction)"))
     return 0
 
 
@@ -102,9 +110,12 @@ def keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def prep(args: argparse.Namespace, settings: Settings) -> int:
+    """Build a panel, put it in the object store, report its cost and each factor's
+    coverage (first day with a value, share of listed stock-days, inputs never imported)."""
     import ray
 
     from dataprep.build import build_panel_timed
+    from dataprep.panel import coverage_rows
     from runtime.ray_connection import connect_ray
 
     url = resolve_database_url(settings)
@@ -125,12 +136,29 @@ def prep(args: argparse.Namespace, settings: Settings) -> int:
         "total_s": round(timings.load_s + timings.compute_s + put_s, 3),
     }
     del ref
+    coverage = coverage_rows(panel)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "coverage": coverage}))
     else:
         for key, value in report.items():
             print(f"{key:>10}: {value}")
+        print_coverage(coverage)
     return 0
+
+
+def print_coverage(coverage: dict[str, dict[str, Any]]) -> None:
+    """One line per factor: first day with a value, share of listed stock-days; a factor
+    without any value says so, with the inputs that were never imported."""
+    empty = [name for name, row in coverage.items() if row["first_day"] is None]
+    print(f"coverage: {len(coverage) - len(empty)} of {len(coverage)} factors have values"
+          " (first day, share of listed stock-days)")
+    for name, row in coverage.items():
+        if row["first_day"] is None:
+            missing = ", ".join(row["missing_inputs"])
+            why = f"inputs never imported: {missing}" if missing else "no input missing"
+            print(f"  {name:<24} no values ({why})")
+        else:
+            print(f"  {name:<24} {row['first_day']}  {row['share']:6.1%}")
 
 
 def _current_panel(settings: Settings) -> Any:

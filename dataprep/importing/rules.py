@@ -173,7 +173,8 @@ def _shares(frame: pl.DataFrame, findings: Findings, *, shares: pl.DataFrame) ->
     if shares.height:
         dated = shares.select("code", "date", pl.col("shares_outstanding").alias("__dated"))
         frame = frame.sort("code", "date").join_asof(
-            dated.sort("code", "date"), on="date", by="code", strategy="backward"
+            dated.sort("code", "date"), on="date", by="code", strategy="backward",
+            check_sortedness=False,  # sorted by (code, date) just above
         )
         found = frame.filter(missing & pl.col("__dated").is_not_null()).height
         findings.default("shares_outstanding from the --shares file(s), carried forward", found)

@@ -145,7 +145,8 @@ def _listing_days(
                      stocks.filter(pl.col("listed_on").is_null() & day.is_not_null()).height)
     stocks = stocks.with_columns(pl.col("listed_on").fill_null(day)).drop("__first", "__stored")
     check(findings, stocks, pl.col("listed_on").is_null(), column="listed_on",
-          message="no listing date, and no prices for the stock to take it from",
+          message="no listing date, and no prices to take it from (import the stock with "
+                  "its prices, or give its listing date)",
           show=("code",))
     return stocks
 

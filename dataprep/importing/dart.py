@@ -85,6 +85,8 @@ POSITIVE = ("capex", "depreciation", "interest_expense")  # filers differ in sig
 REPORTS = {"1분기보고서": 1, "반기보고서": 2, "3분기보고서": 3, "사업보고서": 4}
 # statement -> preference for an item both carry (손익계산서 before 포괄손익계산서)
 STATEMENTS = {"BS": 0, "IS": 0, "CIS": 1, "CF": 2}
+# 재무제표종류 (or the file name) -> statement; 포괄손익계산서 before 손익계산서, which it contains
+MARKS = (("재무상태표", "BS"), ("포괄손익", "CIS"), ("손익계산서", "IS"), ("현금흐름", "CF"))
 KIND, CODE, MARKET, PERIOD, REPORT, CURRENCY, ITEM = (
     "재무제표종류", "종목코드", "시장구분", "결산기준일", "보고서종류", "통화", "항목코드")
 REQUIRED = (KIND, CODE, PERIOD, REPORT, ITEM)
@@ -115,7 +117,7 @@ def dart_statements(files: list[RawFile], findings: Findings) -> pl.DataFrame:
         pl.DataFrame(schema=_STATEMENTS_SCHEMA)
     lines = pl.concat([lines for _, lines in read]) if read else \
         pl.DataFrame(schema=_LINES_SCHEMA)
-    return _assemble(statements, _quarters(_items(lines), findings), findings)
+    return _assemble(statements, _quarters(_items(lines)), findings)
 
 
 def _compact(header: str) -> str:
@@ -134,8 +136,7 @@ def _value_columns(raw: RawFile) -> tuple[str | None, str | None]:
 
 
 def _statement_in_name(name: str) -> str | None:
-    for mark, statement in (("재무상태표", "BS"), ("포괄손익", "CIS"), ("손익계산서", "IS"),
-                            ("현금흐름", "CF")):
+    for mark, statement in MARKS:
         if mark in name:
             return statement
     return None
@@ -154,46 +155,13 @@ def _file_lines(
                                f"not a DART bulk statement file: {what} (found: "
                                f"{', '.join(raw.columns)})"))
         return None
-    frame = raw.frame
-    name = raw.name.rsplit("!", 1)[-1]
-    if MARKET in frame.columns:
-        konex = values.text(MARKET).str.contains("코넥스").fill_null(False)
-        findings.default("KONEX (코넥스시장상장법인) lines skipped", frame.filter(konex).height)
-        frame = frame.filter(~konex)
-    if CURRENCY in frame.columns:
-        other = values.text(CURRENCY).is_not_null() & (values.text(CURRENCY) != "KRW")
-        check(findings, frame, other, column=CURRENCY, warning=True, show=(CODE, CURRENCY),
-              message="statement values in a currency other than KRW: the lines are skipped")
-        frame = frame.filter(~other.fill_null(False))
-
-    kind = values.text(KIND).fill_null("")
-    statement = pl.lit(_statement_in_name(name), dtype=pl.String)
-    for mark, short in (("재무상태표", "BS"), ("포괄손익", "CIS"), ("손익계산서", "IS"),
-                        ("현금흐름", "CF")):
-        statement = pl.when(kind.str.contains(mark)).then(pl.lit(short)).otherwise(statement)
-    frame = frame.with_columns(
-        values.code(CODE).alias("code"),
-        values.date(PERIOD).alias("period_end"),
-        values.text(REPORT).replace_strict(REPORTS, default=None, return_dtype=pl.Int16)
-        .alias("fiscal_quarter"),
-        (kind.str.contains("연결") | pl.lit("_연결" in name)).alias("consolidated"),
-        statement.alias("statement"),
-        values.text(ITEM).str.to_lowercase().str.replace(r"^ifrs_", "ifrs-full_").alias("id"),
-    )
-    bad_code = ~pl.col("code").str.contains(r"^[0-9A-Z]{6}$").fill_null(False)
-    check(findings, frame, bad_code, column=CODE, message="not a stock code ([005930])")
-    check(findings, frame, pl.col("period_end").is_null(), column=PERIOD,
-          message="not a date (2023-03-31)")
-    check(findings, frame, pl.col("fiscal_quarter").is_null(), column=REPORT,
-          message=f"unknown report kind: use {', '.join(REPORTS)}")
-    frame = frame.filter(~bad_code & pl.col("period_end").is_not_null()
-                         & pl.col("fiscal_quarter").is_not_null()
-                         & pl.col("statement").is_not_null())
-    statements = frame.group_by(KEY).agg(pl.col(ORIGIN).first(), pl.col(LINE).min())
-
-    read = frame.join(mapping, on="id", how="inner")
-    balance = pl.col("item").is_in(BALANCE_ITEMS)
-    read = read.filter(balance == (pl.col("statement") == "BS"))
+    identity = [c for c in (KIND, CODE, MARKET, PERIOD, REPORT, CURRENCY) if c in raw.columns]
+    statements = _statements_of(raw, identity, findings)
+    read = raw.frame.with_columns(
+        values.text(ITEM).str.to_lowercase().str.replace(r"^ifrs_", "ifrs-full_").alias("id")
+    ).join(mapping, on="id", how="inner") \
+        .join(statements, on=identity, how="inner", nulls_equal=True)
+    read = read.filter(pl.col("item").is_in(BALANCE_ITEMS) == (pl.col("statement") == "BS"))
     for column in (three, cum):
         if column is not None:
             bad = values.text(column).is_not_null() & values.number(column).is_null()
@@ -207,7 +175,61 @@ def _file_lines(
         *(pl.when(positive).then(number.abs()).otherwise(number).alias(label)
           for label, number in numbers.items()),
     )
+    statements = statements.group_by(KEY).agg(pl.col(f"{ORIGIN}__first").first().alias(ORIGIN),
+                                              pl.col(f"{LINE}__first").min().alias(LINE))
     return statements.select(list(_STATEMENTS_SCHEMA)), lines
+
+
+def _statements_of(raw: RawFile, identity: list[str], findings: Findings) -> pl.DataFrame:
+    """The file's distinct statement cells (`identity`) parsed, with their first line: the
+    statements QBT reads (KONEX and non-KRW ones skipped, bad cells reported)."""
+    name = raw.name.rsplit("!", 1)[-1]
+    kind = values.text(KIND).fill_null("")
+    statement = pl.lit(_statement_in_name(name), dtype=pl.String)
+    for mark, short in reversed(MARKS):  # the first mark that matches decides
+        statement = pl.when(kind.str.contains(mark)).then(pl.lit(short)).otherwise(statement)
+    market = values.text(MARKET) if MARKET in identity else pl.lit(None, pl.String)
+    currency = values.text(CURRENCY) if CURRENCY in identity else pl.lit(None, pl.String)
+    combos = raw.frame.group_by(identity).agg(
+        pl.col(ORIGIN).first().alias(f"{ORIGIN}__first"),
+        pl.col(LINE).min().alias(f"{LINE}__first"), pl.len().alias("__rows"),
+    ).with_columns(
+        values.code(CODE).alias("code"),
+        values.date(PERIOD).alias("period_end"),
+        values.text(REPORT).replace_strict(REPORTS, default=None, return_dtype=pl.Int16)
+        .alias("fiscal_quarter"),
+        (kind.str.contains("연결") | pl.lit("_연결" in name)).alias("consolidated"),
+        statement.alias("statement"),
+        market.str.contains("코넥스").fill_null(False).alias("__konex"),
+        (currency.is_not_null() & (currency != "KRW")).fill_null(False).alias("__currency"),
+    )
+    konex = combos.filter(pl.col("__konex"))
+    findings.default("KONEX (코넥스시장상장법인) lines skipped", int(konex["__rows"].sum()))
+    combos = combos.filter(~pl.col("__konex"))
+    _flag(raw, identity, combos, pl.col("__currency"), findings, column=CURRENCY, warning=True,
+          message="statement values in a currency other than KRW: the lines are skipped")
+    bad = {
+        CODE: (~pl.col("code").str.contains(r"^[0-9A-Z]{6}$").fill_null(False),
+               "not a stock code ([005930])"),
+        PERIOD: (pl.col("period_end").is_null(), "not a date (2023-03-31)"),
+        REPORT: (pl.col("fiscal_quarter").is_null(),
+                 f"unknown report kind: use {', '.join(REPORTS)}"),
+    }
+    for column, (rule, message) in bad.items():
+        _flag(raw, identity, combos, rule, findings, column=column, message=message)
+    unread = pl.any_horizontal(rule for rule, _ in bad.values()) | pl.col("__currency")
+    return combos.filter(~unread & pl.col("statement").is_not_null())
+
+
+def _flag(raw: RawFile, identity: list[str], combos: pl.DataFrame, bad: pl.Expr,
+          findings: Findings, *, column: str, message: str, warning: bool = False) -> None:
+    """Report the file's rows whose statement cells break a rule (found on `combos`, the
+    distinct cells, then named by line on the file's rows)."""
+    hits = combos.filter(bad)
+    if hits.height:
+        rows = raw.frame.join(hits.select(identity), on=identity, how="semi", nulls_equal=True)
+        check(findings, rows, pl.lit(True), column=column, message=message, warning=warning,
+              show=(column,) if column != CURRENCY else (CODE, CURRENCY))
 
 
 def _items(lines: pl.DataFrame) -> pl.DataFrame:
@@ -230,7 +252,7 @@ def _fiscal_year() -> pl.Expr:
             + 3 * (4 - pl.col("fiscal_quarter").cast(pl.Int32))).alias("fiscal_year")
 
 
-def _quarters(items: pl.DataFrame, findings: Findings) -> pl.DataFrame:
+def _quarters(items: pl.DataFrame) -> pl.DataFrame:
     """(YEAR, item, value, underivable): balance items as reported, flows per 3 months."""
     balance = items.filter(pl.col("item").is_in(BALANCE_ITEMS)).select(
         *YEAR, "item", pl.col("cum").alias("value"), pl.lit(False).alias("underivable"))

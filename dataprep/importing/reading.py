@@ -151,10 +151,15 @@ def decode(name: str, data: bytes) -> str:
 
 def _read_text(name: str, data: bytes) -> RawFile:
     text = decode(name, data)
-    header = text.split("\n", 1)[0]
+    header, _, rest = text.partition("\n")
     delimiter = max(DELIMITERS, key=header.count)
     if not header.strip():
         raise _refused(name, "the file is empty (no header line)")
+    second = rest.split("\n", 1)[0].rstrip("\r")
+    if second.endswith(delimiter) and not header.rstrip("\r").endswith(delimiter):
+        # data lines end with the delimiter and the header does not (DART's bulk files):
+        # give the header the same empty last field, dropped below like any unnamed one
+        text = header.rstrip("\r") + delimiter + "\n" + rest
     try:
         frame = pl.read_csv(
             io.StringIO(text), separator=delimiter, infer_schema=False,

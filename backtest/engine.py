@@ -13,7 +13,8 @@ Steps, and where each lives:
    sell tax per day and market (`costs`). The simulation works in that column subset.
 5. Simulate day by day: drift, delisting sales, stop exits, rebalances, costs
    (`simulation.simulate`).
-6. Benchmark equity (here) and statistics (`statistics.compute_statistics`).
+6. Benchmark equity (here) and statistics (`statistics.compute_statistics`), with the count
+   of rebalance days the plan found nothing eligible on (`cash_rebalances`).
 7. Assemble the JSON-ready result (`result.BacktestResult`).
 """
 
@@ -75,6 +76,7 @@ def _result(
     window: RunWindow,
     ledger: Ledger,
     columns: np.ndarray,
+    cash_rebalances: int,
 ) -> BacktestResult:
     """The result of a finished simulation; `columns` maps its columns to the panel's."""
     dates = panel.dates[window.rows].astype("datetime64[D]").tolist()
@@ -100,6 +102,7 @@ def _result(
         costs_paid=ledger.costs_paid,
         holdings=ledger.holdings,
         risk_free_rate=spec.risk_free_rate,
+        cash_rebalances=cash_rebalances,
     )
     return BacktestResult.model_validate(
         {
@@ -138,4 +141,7 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     )
     market = _market(panel, spec, window=window, columns=columns)
     ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=local)
-    return _result(spec, panel=panel, window=window, ledger=ledger, columns=columns)
+    empty = sum(1 for selection in selections if len(selection.stocks) == 0)  # nothing eligible
+    return _result(
+        spec, panel=panel, window=window, ledger=ledger, columns=columns, cash_rebalances=empty
+    )

@@ -143,6 +143,15 @@ class Statistics(BaseModel):
 
     n_days: int = Field(description="Trading days in the run.")
     n_rebalances: int = Field(description="Rebalance days in the run.")
+    cash_rebalances: int | None = Field(
+        default=None,
+        description=(
+            "Rebalance days on which no stock was eligible, so nothing was bought and every "
+            "tradable holding was sold: the run sat in cash until the next one (a factor "
+            "without values on those days, e.g. a lookback the data does not cover yet). "
+            "Null in results of engines before 1.2.0."
+        ),
+    )
     final_equity: float = Field(description="Equity at the last day's close (KRW).")
     total_return: float = Field(description="final_equity / initial_capital - 1.")
     cagr: float | None = Field(description="(1 + total_return)^(252 / n_days) - 1.")
@@ -206,8 +215,10 @@ def compute_statistics(
     costs_paid: float,
     holdings: np.ndarray,
     risk_free_rate: float,
+    cash_rebalances: int,
 ) -> Statistics:
-    """All statistics of one run from its daily arrays."""
+    """All statistics of one run from its daily arrays; `cash_rebalances` counts the
+    rebalance days on which nothing was eligible."""
     n_days = len(equity)
     returns = returns_from_equity(equity, initial=initial_capital)
     benchmark = returns_from_equity(benchmark_equity, initial=initial_capital)
@@ -220,6 +231,7 @@ def compute_statistics(
     return Statistics(
         n_days=n_days,
         n_rebalances=len(turnovers),
+        cash_rebalances=cash_rebalances,
         final_equity=float(equity[-1]),
         total_return=total,
         cagr=finite(growth),

@@ -18,7 +18,14 @@ from runtime.names import MAX_SWEEP_VARIANTS
 
 # Statistics where a smaller value ranks first; every other statistic ranks largest first.
 LOWER_IS_BETTER = frozenset(
-    {"annual_volatility", "tracking_error", "costs_paid", "turnover", "annual_turnover"}
+    {
+        "annual_volatility",
+        "tracking_error",
+        "costs_paid",
+        "turnover",
+        "annual_turnover",
+        "cash_rebalances",
+    }
 )
 
 

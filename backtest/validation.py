@@ -1,24 +1,29 @@
 """Checks of a StrategySpec against one data version (the checks pydantic cannot make).
 
-They read only the version's index (trading days, factor and index names): a FactorPanel or
-the PanelIndex the registry's handle carries, so the HTTP service validates without
-mapping the panel.
+They read only the version's index (trading days, factor and index names, each factor's
+coverage): a FactorPanel or the PanelIndex the registry's handle carries, so the HTTP
+service validates without mapping the panel. A spec that uses a factor with no value at all
+in the version (coverage 0: its inputs never imported, or too little history) is refused:
+no stock could ever be eligible, and the run would sit in cash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 import numpy as np
 
 from backtest.spec import StrategySpec
 from backtest.window import RunWindow
+from dataprep.panel import FactorCoverage
 
 
 class PanelShape(Protocol):
     """What validation reads: `dataprep.panel.FactorPanel` and `PanelIndex` both have it."""
 
+    @property
+    def version(self) -> str: ...
     @property
     def dates(self) -> np.ndarray: ...
     @property
@@ -27,6 +32,8 @@ class PanelShape(Protocol):
     def benchmarks(self) -> Collection[str]: ...
     @property
     def n_days(self) -> int: ...
+    @property
+    def coverage(self) -> Mapping[str, FactorCoverage]: ...
 
 
 class SpecError(ValueError):
@@ -50,6 +57,26 @@ def _check_factors(spec: StrategySpec, panel: PanelShape) -> None:
                 f'Got "{name}" for {where}: no such factor; known: '
                 + ", ".join(panel.factor_names),
             )
+
+
+def _check_coverage(spec: StrategySpec, panel: PanelShape) -> None:
+    """A factor the spec uses must have some value in the version (unknown coverage passes)."""
+    for name, where in spec.factors_used().items():
+        coverage = panel.coverage.get(name)
+        if coverage is None or not coverage.empty:
+            continue
+        missing = coverage.missing_inputs
+        if len(missing) == 1:
+            why = f"its input {missing[0]} was never imported"
+        elif missing:
+            why = f"its inputs {', '.join(missing)} were never imported"
+        else:
+            why = f"no stock has a value on any of its {panel.n_days} trading days"
+        raise SpecError(
+            where,
+            f'Got "{name}" for {where}: it has no values in data version {panel.version} '
+            f"({why})",
+        )
 
 
 def _check_window(spec: StrategySpec, panel: PanelShape) -> RunWindow:
@@ -78,6 +105,7 @@ def _check_window(spec: StrategySpec, panel: PanelShape) -> RunWindow:
 def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
     """Raise SpecError if `spec` cannot run on `panel`; else return the run's rows."""
     _check_factors(spec, panel)
+    _check_coverage(spec, panel)
     if spec.benchmark not in panel.benchmarks:
         raise SpecError(
             "benchmark",

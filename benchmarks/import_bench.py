@@ -84,7 +84,9 @@ def main() -> None:
             files = write_files(Path(tmp), n_stocks=args.stocks, n_days=args.days)
             written_s = time.perf_counter() - began
             began = time.perf_counter()
-            report = import_market(ImportRequest(**files), database_url=lambda: url)
+            request = ImportRequest(stocks=files["stocks"], prices=files["prices"],
+                                    shares=files["shares"])
+            report = import_market(request, database_url=lambda: url)
             total = time.perf_counter() - began
         rows = report.written["stock_prices"].inserted
         result = {

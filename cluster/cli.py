@@ -12,6 +12,7 @@ from pathlib import Path
 from cluster.errors import user_error_message
 from dataprep.defaults import DEMO_END, DEMO_SEED, DEMO_START, DEMO_STOCKS
 from runtime.config import Settings
+from runtime.database import database_for_command
 
 
 def _date(text: str) -> date:
@@ -93,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that need the database from the start (`db import` opens it only after reading
+# its files, `up` keeps what it starts, `down` / `status` only look).
+USES_DATABASE = frozenset({"db init", "db demo", "keys create", "keys list", "keys revoke",
+                           "prep", "run", "sweep"})
+
+
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
     from cluster import commands
 
@@ -136,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.command + (f" {action}" if action else "")
     try:
         settings = Settings.from_env()
-        return _handlers()[name](args, settings)
+        if name not in USES_DATABASE:
+            return _handlers()[name](args, settings)
+        with database_for_command(settings) as url:  # an embedded one it started, it stops
+            return _handlers()[name](args, settings.model_copy(update={"database_url": url}))
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # one clear line for what the user can fix, else re-raise

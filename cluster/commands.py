@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from cluster.errors import CommandError, read_json_file
 from runtime.config import Settings
-from runtime.database import resolve_database_url
+from runtime.database import database_for_command, resolve_database_url
 
 
 def db_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,12 +58,14 @@ def db_import(args: argparse.Namespace, settings: Settings) -> int:
         formats=args.formats, replace=args.replace, dry_run=args.dry_run,
     )
 
-    def database() -> str:  # only once every file has been read and checked
-        url = resolve_database_url(settings)
-        migrate(url)
-        return url
+    with ExitStack() as stack:
 
-    report = import_market(request, database_url=database)
+        def database() -> str:  # only once every file has been read and checked
+            url = stack.enter_context(database_for_command(settings))
+            migrate(url)
+            return url
+
+        report = import_market(request, database_url=database)
     for line in report.findings.lines():
         print(line)
     verb = "would write" if report.dry_run else "written"

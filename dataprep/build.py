@@ -48,10 +48,14 @@ def statement_months() -> int:
     return 3 * CATALOG.statement_quarters() + DISCLOSURE_ALLOWANCE_MONTHS
 
 
+DateLike = date | datetime | str  # a datetime counts as its date; a str is ISO, "2024-07-01"
+
+
 def build_panel(
-    *, database_url: str, start: date | None = None, end: date | None = None
+    *, database_url: str, start: DateLike | None = None, end: DateLike | None = None
 ) -> FactorPanel:
-    """Every catalog factor for the trading days in [start, end] (defaults: all the data)."""
+    """Every catalog factor for the trading days in [start, end] (defaults: all the data);
+    `start` and `end` are dates, datetimes (their date) or ISO strings ("2024-07-01")."""
     panel, _ = build_panel_timed(database_url=database_url, start=start, end=end)
     return panel
 
@@ -59,20 +63,20 @@ def build_panel(
 def build_panel_timed(
     *,
     database_url: str,
-    start: date | None = None,
-    end: date | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
     conn: psycopg.Connection | None = None,
 ) -> tuple[FactorPanel, BuildReport]:
     """`build_panel`, with its BuildReport; over `conn` when given (left open)."""
-    start, end = _as_date(start, label="start"), _as_date(end, label="end")
-    if start is not None and end is not None and start > end:
-        raise PanelBuildError(f"Got start {start} after end {end}: start must be on or before end")
+    first, last = _as_date(start, label="start"), _as_date(end, label="end")
+    if first is not None and last is not None and first > last:
+        raise PanelBuildError(f"Got start {first} after end {last}: start must be on or before end")
     began = time.perf_counter()
     with nullcontext(conn) if conn is not None else psycopg.connect(database_url) as connection:
         frames = load_market(
             connection,
-            start=start,
-            end=end,
+            start=first,
+            end=last,
             lookback_days=CATALOG.extra_rows(),
             statement_months=statement_months(),
         )
@@ -90,4 +94,13 @@ def _as_date(value: object, *, label: str) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    raise PanelBuildError(f"Got {value!r} for {label}: expected a datetime.date")
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise PanelBuildError(
+                f'Got "{value}" for {label}: not a date; use YYYY-MM-DD, e.g. "2024-07-01"'
+            ) from None
+    raise PanelBuildError(
+        f"Got {value!r} for {label}: expected a datetime.date or an ISO date string"
+    )

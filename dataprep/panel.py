@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
@@ -19,16 +21,89 @@ class UnknownFactorError(KeyError):
         return f'Unknown factor "{self.name}"{hint}'
 
 
+@dataclass(frozen=True)
+class FactorCoverage:
+    """How much of one data version a factor covers, computed once when the panel is built.
+
+    `first_day`: the first trading day on which any stock has a value (None: never);
+    `share`: non-NaN stock-days / listed stock-days (days with a close), in [0, 1];
+    `missing_inputs`: the factor's inputs (`FactorSpec.inputs`) whose column is all null in
+    the loaded data (never imported: no balance sheets, no dividends, no index), which is
+    why a factor has no value at all; empty when every input has data or nobody said.
+    """
+
+    first_day: date | None
+    share: float
+    missing_inputs: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """No stock has a value on any day."""
+        return self.first_day is None
+
+    def as_row(self) -> dict[str, object]:
+        """JSON-ready: first_day (ISO or None), share, missing_inputs."""
+        return {
+            "first_day": None if self.first_day is None else self.first_day.isoformat(),
+            "share": self.share,
+            "missing_inputs": list(self.missing_inputs),
+        }
+
+
+def factor_coverage(
+    *,
+    values: np.ndarray,
+    close: np.ndarray,
+    dates: np.ndarray,
+    factor_names: tuple[str, ...],
+    missing_inputs: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, FactorCoverage]:
+    """Factor name -> FactorCoverage over `values` [n_factors, n_days, n_stocks], a stock-day
+    counting where it is listed (`close` [n_days, n_stocks] not NaN). Vectorised: one pass
+    over the values, no loop over days or stocks."""
+    listed = ~np.isnan(close)
+    n_listed = int(np.count_nonzero(listed))
+    present = np.isnan(values)  # one bool temporary of the values' shape, reused in place
+    np.logical_not(present, out=present)
+    present &= listed[None]
+    per_day = np.count_nonzero(present, axis=2)  # [n_factors, n_days]
+    del present
+    counts = per_day.sum(axis=1)
+    has_day = per_day > 0
+    first = np.argmax(has_day, axis=1) if has_day.shape[1] else np.zeros(len(has_day), int)
+    days = np.asarray(dates).astype("datetime64[D]").tolist()
+    missing = missing_inputs or {}
+    return {
+        name: FactorCoverage(
+            first_day=days[int(first[i])] if has_day[i].any() else None,
+            share=float(counts[i]) / n_listed if n_listed else 0.0,
+            missing_inputs=tuple(missing.get(name, ())),
+        )
+        for i, name in enumerate(factor_names)
+    }
+
+
+def coverage_rows(index: PanelIndex | FactorPanel) -> dict[str, dict[str, object]]:
+    """Factor name -> `FactorCoverage.as_row()`, in the panel's factor order (what
+    `DatasetRegistry.versions()` and `qbt prep --json` show)."""
+    return {
+        name: index.coverage[name].as_row() for name in index.factor_names
+        if name in index.coverage
+    }
+
+
 @dataclass(frozen=True, eq=False)
 class PanelIndex:
     """What a spec is validated against, without the panel's arrays: its version, trading
-    days, factor and index names (a few KB, carried in the registry's handle)."""
+    days, factor and index names, and each factor's coverage (a few KB, carried in the
+    registry's handle). A factor missing from `coverage` has unknown coverage."""
 
     version: str
     dates: np.ndarray  # datetime64[D] [n_days]
     factor_names: tuple[str, ...]
     benchmarks: tuple[str, ...]
     n_stocks: int
+    coverage: Mapping[str, FactorCoverage] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -48,6 +123,9 @@ class FactorPanel:
     before its first and after its last trading day. `tradable` is True where the stock
     traded that day (a price row with volume > 0). `returns[t]` = close[t]/close[t-1]-1
     (NaN where either is missing; row 0 is NaN).
+
+    `coverage`: factor name -> FactorCoverage; computed from the arrays at construction when
+    not given (then without missing inputs, which only the loaded data can tell).
     """
 
     version: str
@@ -62,6 +140,7 @@ class FactorPanel:
     returns: np.ndarray
     tradable: np.ndarray
     benchmarks: dict[str, np.ndarray]
+    coverage: Mapping[str, FactorCoverage] = field(default_factory=dict)
     _factor_index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +166,14 @@ class FactorPanel:
         object.__setattr__(
             self, "_factor_index", {name: i for i, name in enumerate(self.factor_names)}
         )
+        if not self.coverage:
+            coverage = factor_coverage(
+                values=self.values, close=self.close, dates=self.dates,
+                factor_names=self.factor_names,
+            )
+            object.__setattr__(self, "coverage", coverage)
+        elif set(self.coverage) != set(self.factor_names):
+            raise ValueError("FactorPanel.coverage must name exactly the panel's factors")
 
     @property
     def n_days(self) -> int:
@@ -109,6 +196,7 @@ class FactorPanel:
             factor_names=self.factor_names,
             benchmarks=tuple(sorted(self.benchmarks)),
             n_stocks=self.n_stocks,
+            coverage=dict(self.coverage),
         )
 
     def factor_index(self, name: str) -> int:
@@ -143,6 +231,7 @@ class FactorPanel:
                 self.returns,
                 self.tradable,
                 self.benchmarks,
+                dict(self.coverage),
             ),
         )
 

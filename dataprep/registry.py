@@ -23,7 +23,7 @@ from typing import Any
 
 import ray
 
-from dataprep.panel import FactorPanel, PanelIndex
+from dataprep.panel import FactorPanel, PanelIndex, coverage_rows
 from runtime.metrics import qbt_metrics
 from runtime.names import NAMESPACE, REGISTRY_ACTOR
 from runtime.ray_connection import detached_actor_options
@@ -148,6 +148,7 @@ class DatasetRegistry:
         return self._database_url
 
     def versions(self) -> list[dict[str, Any]]:
+        """One row per held version (`GET /v1/datasets`), with each factor's coverage."""
         now = time.time()
         return [
             {
@@ -157,6 +158,7 @@ class DatasetRegistry:
                 "nbytes": entry.handle.nbytes,
                 "age_s": round(now - entry.handle.built_at, 1),
                 "timings": entry.handle.timings,
+                "coverage": coverage_rows(entry.handle.index),
             }
             for name, entry in self._entries.items()
         ]

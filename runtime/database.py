@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,24 @@ def stop_embedded_postgres(pgdata: Path) -> bool:
     system_user = "pgserver" if os.geteuid() == 0 else None  # the user pgserver runs as
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=system_user)
     return True
+
+
+@contextmanager
+def database_for_command(settings: Settings) -> Iterator[str]:
+    """The database URL for one CLI command: the configured one, else the embedded server,
+    which is stopped again afterwards if this command had to start it (a `qbt up` that
+    started it keeps it)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    pgdata = embedded_pgdata(settings.home)
+    was_running = embedded_postgres_running(pgdata)
+    url = start_embedded_postgres(settings.home)
+    try:
+        yield url
+    finally:
+        if not was_running:
+            stop_embedded_postgres(pgdata)
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -4,7 +4,7 @@ OpenAPI schema and the engine share one definition."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -46,6 +46,21 @@ class FactorPublic(_Public):
     inputs: list[str] = Field(description="Market-data columns the factor reads.")
 
 
+class CoveragePublic(_Public):
+    first_day: date | None = Field(
+        description="First trading day on which any stock has a value; null: no value at all."
+    )
+    share: float = Field(
+        description="Stock-days with a value / listed stock-days (days with a close), 0..1."
+    )
+    missing_inputs: list[str] = Field(
+        description=(
+            "The factor's inputs whose column is all null in the loaded data (never "
+            "imported: no balance sheets, no dividends, ...); why a factor has no value."
+        )
+    )
+
+
 class DatasetPublic(_Public):
     version: str = Field(description="Data version (changes whenever the market data does).")
     current: bool = Field(description="New runs use the current version.")
@@ -53,6 +68,12 @@ class DatasetPublic(_Public):
     nbytes: int
     age_s: float = Field(description="Seconds since the panel was built.")
     timings: dict[str, float] = Field(description="Seconds per build step.")
+    coverage: dict[str, CoveragePublic] = Field(
+        description=(
+            "Factor name -> its coverage of this version. A spec using a factor without any "
+            "value (first_day null) is refused with 422."
+        )
+    )
 
 
 class DatasetsPublic(_Public):

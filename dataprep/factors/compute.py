@@ -7,11 +7,15 @@ Steps:
    row (a missing day is filled and untradable) and null outside them; volume and trading
    value are 0 on filled days; `returns`, `market_return` (the stock's index) and `day`.
 3. `statement_table` + `attach_statements`: TTM sums, year-earlier values, and a point-in-
-   time `join_asof` (backward) on the first trading day strictly after disclosure.
+   time `join_asof` (backward) on the first trading day strictly after disclosure. An item
+   in `ZERO_WHEN_MISSING` counts 0 where a statement leaves it out only when some loaded
+   statement reports it (`imported_items`); never imported, it stays null.
 4. `evaluate`: the factor expressions, a batch at a time (lazy; per-stock windows as
    `ops.py` explains: the rolling window masked where it would cross stocks), each
    masked to the days the stock is listed and to finite values, cast to float32 straight
    into the preallocated [factor, day, stock] array; the lookback days are dropped there.
+5. Coverage (`dataprep.panel.factor_coverage`): per factor its first day with a value and
+   its share of listed stock-days, with the inputs never imported (`missing_inputs`).
 No loop over stocks or days: the grid is a reshape of the long, sorted frame.
 """
 
@@ -23,11 +27,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from dataprep.factors.inputs import PRICE_INPUTS, STATEMENT_INPUTS, ZERO_WHEN_MISSING
+from dataprep.factors.inputs import (
+    BALANCE_ITEMS,
+    FLOW_ITEMS,
+    PRICE_INPUTS,
+    STATEMENT_INPUTS,
+    ZERO_WHEN_MISSING,
+)
 from dataprep.factors.ops import BY
 from dataprep.factors.registry import FactorSpec
 from dataprep.frames import MarketFrames
-from dataprep.panel import FactorPanel
+from dataprep.panel import FactorPanel, factor_coverage
 from runtime.names import MARKETS
 
 BATCH = 6  # factors per lazy select: parallel enough, bounded memory
@@ -57,6 +67,16 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
     dates = calendar[grid.offset :]
     returns = _panel_view(grid.returns, grid.offset)
     returns[0] = np.nan  # the day before the panel's first day is not in the panel
+    close = _panel_view(grid.close, grid.offset)
+    names = tuple(spec.name for spec in specs)
+    absent = missing_inputs(frames)
+    coverage = factor_coverage(
+        values=values,
+        close=close,
+        dates=dates,
+        factor_names=names,
+        missing_inputs={s.name: tuple(n for n in s.inputs if n in absent) for s in specs},
+    )
     return FactorPanel(
         version=frames.version,
         dates=dates,
@@ -64,13 +84,44 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
         names=_unicode(stocks["name"]),
         market=_unicode(stocks["market"]),
         sector=_unicode(stocks["sector"]),
-        factor_names=tuple(spec.name for spec in specs),
+        factor_names=names,
         values=values,
-        close=_panel_view(grid.close, grid.offset),
+        close=close,
         returns=returns,
         tradable=_panel_view(grid.tradable, grid.offset),
         benchmarks=benchmarks(frames, offset=grid.offset),
+        coverage=coverage,
     )
+
+
+def _all_null(series: pl.Series) -> bool:
+    """No value at all: every entry null (or NaN), or no entry."""
+    if series.dtype.is_float():
+        series = series.fill_nan(None)
+    return series.null_count() == series.len()
+
+
+def imported_items(frames: MarketFrames) -> frozenset[str]:
+    """Statement items with at least one value in the loaded financials."""
+    return frozenset(
+        item for item in FLOW_ITEMS + BALANCE_ITEMS if not _all_null(frames.financials[item])
+    )
+
+
+def missing_inputs(frames: MarketFrames) -> frozenset[str]:
+    """The input names (`inputs.INPUT_NAMES`) whose column is all null in the loaded data, so
+    never imported: a statement item no statement reports (every `<item>...` input built
+    from it), a price column, or the index closes behind `market_return`."""
+    prices = frames.prices
+    absent = {name for name in ("close", "volume", "trading_value", "shares_outstanding")
+              if _all_null(prices[name])}  # fmt: skip
+    if "close" in absent:
+        absent.add("returns")
+    if _all_null(frames.index_prices["close"]):
+        absent.add("market_return")
+    imported = imported_items(frames)
+    absent |= {name for name, (item, _) in STATEMENT_INPUTS.items() if item not in imported}
+    return frozenset(absent)
 
 
 def panel_stocks(frames: MarketFrames) -> pl.DataFrame:
@@ -153,6 +204,7 @@ def statement_table(
         if name in STATEMENT_INPUTS
     ]
     items = sorted({STATEMENT_INPUTS[name][0] for name in needed})
+    zero_filled = ZERO_WHEN_MISSING & imported_items(frames)  # never imported: stays null
     ttm_items = sorted({STATEMENT_INPUTS[n][0] for n in needed if "ttm" in STATEMENT_INPUTS[n][1]})
     calendar = frames.calendar.to_physical().to_numpy()
     base = (
@@ -161,7 +213,7 @@ def statement_table(
         .with_columns(
             quarter=pl.col("period_end").dt.year().cast(pl.Int32) * 4
             + (pl.col("period_end").dt.month().cast(pl.Int32) - 1) // 3,
-            **{item: pl.col(item).fill_null(0.0) for item in items if item in ZERO_WHEN_MISSING},
+            **{item: pl.col(item).fill_null(0.0) for item in items if item in zero_filled},
         )
     )
     consecutive = (pl.col("quarter") - pl.col("quarter").shift(3).over("sid")) == 3

@@ -7,6 +7,12 @@ strictly after `disclosed_on`):
 - `<flow>_ttm`: the sum of the last four quarters (four consecutive quarters, else null);
 - `<item>_lag4`: the value of the quarter four quarters before the latest one;
 - `<flow>_ttm_lag4`: the TTM sum as of that quarter a year earlier.
+
+Missing values stay null (the factor is NaN), with one exception, `ZERO_WHEN_MISSING`: a
+dividend a statement leaves out was not paid, so it counts 0, but only when the loaded
+statements carry dividends at all (some statement reports `dividends_per_share`). When no
+statement reports one (dividends never imported), it stays null and every dividend factor
+is NaN: unknown, not 0.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ BALANCE_ITEMS: tuple[str, ...] = (
 )
 # suffix -> consecutive quarters of statements it needs
 STATEMENT_KINDS: dict[str, int] = {"": 1, "_ttm": 4, "_lag4": 5, "_ttm_lag4": 8}
-ZERO_WHEN_MISSING = frozenset({"dividends_per_share"})  # no dividend reported: none paid
+# Left out of a statement: 0 (none paid), if any loaded statement reports the item at all;
+# never imported (null in every loaded statement): null, so the factor is NaN.
+ZERO_WHEN_MISSING = frozenset({"dividends_per_share"})
 
 
 def _statement_names() -> dict[str, tuple[str, str]]:

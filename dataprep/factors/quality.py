@@ -108,7 +108,8 @@ SPECS: tuple[FactorSpec, ...] = (
     FactorSpec(
         name="DIVIDEND_YIELD",
         category="quality",
-        formula="TTM dividends per share / close (a quarter without a reported DPS counts 0)",
+        formula="TTM dividends per share / close (a quarter without a reported DPS counts 0;"
+        " NaN when no statement in the data reports DPS: dividends never imported)",
         lookback=1,
         inputs=("dividends_per_share_ttm", "close"),
         expr=lambda: ratio(col("dividends_per_share_ttm"), col("close")),
@@ -117,7 +118,8 @@ SPECS: tuple[FactorSpec, ...] = (
         name="PAYOUT_RATIO",
         category="quality",
         formula="TTM dividends per share x shares_outstanding / TTM net income"
-        " (NaN when TTM net income <= 0)",
+        " (NaN when TTM net income <= 0; a quarter without a reported DPS counts 0;"
+        " NaN when no statement in the data reports DPS)",
         lookback=1,
         inputs=("dividends_per_share_ttm", "shares_outstanding", "net_income_ttm"),
         expr=lambda: ratio(
@@ -127,7 +129,8 @@ SPECS: tuple[FactorSpec, ...] = (
     FactorSpec(
         name="DPS_GROWTH",
         category="quality",
-        formula="TTM dividends per share / TTM dividends per share a year earlier - 1",
+        formula="TTM dividends per share / TTM dividends per share a year earlier - 1"
+        " (NaN unless the earlier one is > 0; NaN when no statement in the data reports DPS)",
         lookback=1,
         inputs=("dividends_per_share_ttm", "dividends_per_share_ttm_lag4"),
         expr=lambda: growth(col("dividends_per_share_ttm"), col("dividends_per_share_ttm_lag4")),

@@ -25,7 +25,7 @@ import re
 
 import polars as pl
 
-from dataprep.importing import values
+import dataprep.importing.values as values
 from dataprep.importing.problems import LINE, ORIGIN, Findings, Problem, check
 from dataprep.importing.reading import RawFile
 from dataprep.tables import STATEMENT_ITEMS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dataprep.importing import values
+import dataprep.importing.values as values
 from dataprep.importing.formats import (
     COLUMNS,
     Format,

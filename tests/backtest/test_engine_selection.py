@@ -160,3 +160,18 @@ def test_no_eligible_stock_keeps_everything_in_cash():
     assert result.rebalances[0].holdings == []
     assert result.equity == [1000.0, 1000.0]
     assert result.statistics.average_holdings == 0.0
+
+
+def test_rebalances_with_nothing_eligible_are_counted_as_cash_rebalances():
+    """Regression: a MOM_12_1 strategy sat in cash for 6 of 12 rebalances (its lookback not
+    covered yet) and the result did not say so."""
+    nan_days = [[NAN, NAN]] * 3
+    panel = toy_panel(close=flat(6, 2), factors={"F": rows(*nan_days, [1, 2], [1, 2], [1, 2])})
+    result = run_backtest(toy_spec(panel, rebalance="daily"), panel)
+    # rebalances on d1..d5 read d0..d4: d0, d1 and d2 have no value, so nothing is eligible
+    assert [len(r.holdings) for r in result.rebalances] == [0, 0, 0, 1, 1]
+    assert result.statistics.n_rebalances == 5
+    assert result.statistics.cash_rebalances == 3
+    covered = toy_panel(close=flat(6, 2), factors={"F": flat(6, 2, 1.0)})
+    every_day = run_backtest(toy_spec(covered, rebalance="daily"), covered)
+    assert every_day.statistics.cash_rebalances == 0

@@ -60,6 +60,7 @@ def test_drawdown_counts_the_initial_capital_as_the_first_peak():
     stats = st.compute_statistics(
         dates=dates, equity=equity, benchmark_equity=np.full(3, 100.0), initial_capital=100.0,
         turnovers=np.array([1.0]), costs_paid=1.0, holdings=np.ones(3), risk_free_rate=0.0,
+        cash_rebalances=0,
     )
     assert stats.max_drawdown == pytest.approx(-0.03)
     assert (stats.peak_date, stats.trough_date) == (dates[0], dates[1])
@@ -71,7 +72,7 @@ def test_win_rate_leaves_day_zero_out():
     stats = st.compute_statistics(
         dates=dates, equity=np.array([99.0, 100.0, 99.5, 101.0, 102.0]),
         benchmark_equity=np.full(5, 100.0), initial_capital=100.0, turnovers=np.array([1.0]),
-        costs_paid=1.0, holdings=np.ones(5), risk_free_rate=0.0,
+        costs_paid=1.0, holdings=np.ones(5), risk_free_rate=0.0, cash_rebalances=0,
     )
     assert stats.win_rate == 0.75  # 3 of the 4 days after day 0, not 3 of 5
     assert st.calmar(0.2, -0.1) == pytest.approx(2.0)
@@ -114,11 +115,13 @@ def test_compute_statistics_is_nan_free_and_consistent():
         costs_paid=0.0,
         holdings=np.array([2, 2, 3, 3]),
         risk_free_rate=0.0,
+        cash_rebalances=1,
     )
     assert stats.sharpe is None and stats.beta is None and stats.calmar is None
     assert stats.peak_date is None and stats.max_drawdown == 0.0
     assert stats.turnover == 0.75 and stats.annual_turnover == pytest.approx(1.5 * 252 / 4)
     assert stats.average_holdings == 2.5 and stats.n_rebalances == 2 and stats.n_days == 4
+    assert stats.cash_rebalances == 1
     assert "NaN" not in stats.model_dump_json()
 
 
@@ -130,7 +133,19 @@ def test_alpha_arithmetic_and_compounded():
         dates=dates, equity=100.0 * np.cumprod(1 + r),
         benchmark_equity=100.0 * np.cumprod(1 + b), initial_capital=100.0,
         turnovers=np.array([1.0]), costs_paid=0.0, holdings=np.ones(5), risk_free_rate=0.0,
+        cash_rebalances=0,
     )
     assert stats.beta == pytest.approx(2.0)
     assert stats.alpha == pytest.approx(0.001 * 252)
     assert stats.alpha_compounded == pytest.approx(1.001**252 - 1)
+
+
+def test_statistics_of_older_engines_read_without_cash_rebalances():
+    stored = st.compute_statistics(
+        dates=[date(2024, 1, 2)], equity=np.array([100.0]), benchmark_equity=np.array([100.0]),
+        initial_capital=100.0, turnovers=np.array([0.0]), costs_paid=0.0, holdings=np.zeros(1),
+        risk_free_rate=0.0, cash_rebalances=1,
+    ).model_dump(mode="json")
+    assert stored["cash_rebalances"] == 1
+    del stored["cash_rebalances"]  # as engines before 1.2.0 wrote them
+    assert st.Statistics.model_validate(stored).cash_rebalances is None

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import polars as pl
 import pytest
 
 from cluster.cli import main
@@ -120,3 +121,85 @@ def test_keys_create_list_revoke(env, capsys):
     assert f"no active key with id {key_id}" in _one_line_error(capsys)
     assert main(["keys", "revoke", "not-a-key"]) == 2
     assert 'Got "not-a-key" for key' in _one_line_error(capsys)
+
+
+def _prep_without_ray(monkeypatch) -> None:
+    """`qbt prep` puts the panel in Ray's object store; here nothing starts Ray."""
+    import ray
+
+    import runtime.ray_connection
+
+    monkeypatch.setattr(runtime.ray_connection, "connect_ray", lambda *a, **k: None)
+    monkeypatch.setattr(ray, "put", lambda value: object())
+
+
+def test_prep_shows_each_factors_coverage_and_the_inputs_never_imported(env, monkeypatch,
+                                                                       capsys):
+    """Regression: after importing prices without statements, 17+ factors were NaN for every
+    stock and nothing said so."""
+    from tests.dataprep.tiny_market import day, tiny_market, write_tiny_market
+
+    stocks = tiny_market()
+    for stock in stocks.values():
+        stock.statements = []
+    write_tiny_market(os.environ["QBT_DATABASE_URL"], stocks)
+    _prep_without_ray(monkeypatch)
+    assert main(["prep", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    coverage = report["coverage"]
+    assert len(coverage) == report["shape"][0] == 54
+    assert coverage["PBR"] == {"first_day": None, "share": 0.0, "missing_inputs": ["total_equity"]}
+    assert coverage["MARKET_CAP"] == {"first_day": str(day(0)), "share": 1.0,
+                                      "missing_inputs": []}
+    assert coverage["MOM_12_1"]["first_day"] == str(day(252))
+    assert 0 < coverage["MOM_12_1"]["share"] < 1
+
+    assert main(["prep"]) == 0
+    text = capsys.readouterr().out
+    assert "coverage: " in text and " of 54 factors have values" in text
+    assert "PBR" in text and "no values (inputs never imported: total_equity)" in text
+    assert f"  {'MARKET_CAP':<24} {day(0)}  100.0%" in text
+
+
+def _small_market_files(folder):
+    from datetime import date
+
+    from dataprep.demo import generate_market
+
+    market = generate_market(n_stocks=6, start=date(2023, 1, 1), end=date(2023, 3, 31), seed=2)
+    market.stocks.write_csv(folder / "stocks.csv")
+    cut = date(2023, 2, 15)
+    market.prices.filter(pl.col("date") < cut).write_csv(folder / "prices_a.csv")
+    market.prices.filter(pl.col("date") >= cut).write_parquet(folder / "prices_b.parquet")
+    return market
+
+
+def test_db_import_takes_every_file_given(env, capsys):
+    market = _small_market_files(env)
+    arguments = ["db", "import", "--stocks", str(env / "stocks.csv"),
+                 "--prices", str(env / "prices_a.csv"), "--prices", str(env / "prices_b.parquet")]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert f"stock_prices: {market.prices.height:>10,} new, 0 updated, 0 kept" in out
+    assert main([*arguments, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "kept as they were (would write)" in out and "nothing written (--dry-run)" in out
+
+
+def test_db_import_reads_every_file_before_it_starts_a_database(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("QBT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("QBT_HOME", str(tmp_path / "home"))
+    (tmp_path / "prices.csv").write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,x,1,1,1,1\n")
+    assert main(["db", "import", "--prices", str(tmp_path / "prices.csv")]) == 2
+    line = _one_line_error(capsys)
+    assert "prices.csv" in line and "nothing was written" in line
+    assert not (tmp_path / "home" / "postgres").exists()  # no embedded server was started
+
+
+@pytest.mark.slow
+def test_a_command_stops_the_embedded_database_it_started(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("QBT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("QBT_HOME", str(tmp_path / "home"))
+    assert main(["db", "init"]) == 0
+    assert (tmp_path / "home" / "postgres").exists()
+    assert not (tmp_path / "home" / "postgres" / "postmaster.pid").exists()  # stopped again

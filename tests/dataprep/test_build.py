@@ -76,8 +76,28 @@ def test_range_outside_the_data(loaded_url: str) -> None:
 
 
 def test_errors_are_value_errors(loaded_url: str) -> None:
-    with pytest.raises(ValueError, match="expected a datetime.date"):
-        dataprep.build_panel(database_url=loaded_url, start="2022-01-03")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected a datetime.date or an ISO date string"):
+        dataprep.build_panel(database_url=loaded_url, start=20220103)  # type: ignore[arg-type]
+
+
+def test_iso_strings_are_taken_as_dates(loaded_url: str) -> None:
+    """Regression: README shows `build_panel(start="2024-07-01", ...)`, which was refused."""
+    panel = dataprep.build_panel(
+        database_url=loaded_url, start=day(START).isoformat(), end=day(300).isoformat()
+    )
+    assert (panel.dates[0], panel.dates[-1]) == (np.datetime64(day(START)), np.datetime64(day(300)))
+    same = dataprep.build_panel(database_url=loaded_url, start=day(START), end=day(300))
+    assert panel.version == same.version
+    np.testing.assert_array_equal(panel.values, same.values)
+
+
+@pytest.mark.parametrize(("argument", "value"), [("start", "2022-13-01"), ("end", "June 1st")])
+def test_a_bad_date_string_names_the_argument_and_the_value(
+    loaded_url: str, argument: str, value: str
+) -> None:
+    with pytest.raises(PanelBuildError) as caught:
+        dataprep.build_panel(database_url=loaded_url, **{argument: value})
+    assert str(caught.value).startswith(f'Got "{value}" for {argument}: not a date')
 
 
 def test_prices_only_database(database_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -156,3 +157,28 @@ def test_unnamed_get_answers_the_version_it_built(ray_session, tmp_path):
         version_reader=_file_version_reader(str(stale)),
     )
     assert ray.get(registry.get.remote()).version == "v2"
+
+
+def test_versions_show_each_factors_coverage_as_get_v1_datasets_serves_it(ray_session):
+    from serve.models import DatasetPublic
+
+    def build(_database_url: str):
+        panel = synthetic_panel(version="v1")
+        values = panel.values.copy()
+        values[1] = np.nan  # F1: no value at all
+        values[2, :5] = np.nan  # F2: from the sixth day
+        return dataclasses.replace(panel, values=values, coverage={}), {"load_s": 0.1}
+
+    registry = ray.remote(DatasetRegistry).options(num_cpus=0).remote(
+        "postgresql://unused", builder=build, version_reader=lambda _url: "v1"
+    )
+    handle = ray.get(registry.get.remote())
+    assert handle.index.coverage["F1"].empty
+    (row,) = ray.get(registry.versions.remote())
+    public = DatasetPublic.model_validate(row)
+    assert public.coverage["F0"].share == 1.0 and str(public.coverage["F0"].first_day) == (
+        "2022-01-03"
+    )
+    assert public.coverage["F1"].first_day is None and public.coverage["F1"].share == 0.0
+    assert str(public.coverage["F2"].first_day) == "2022-01-08"
+    assert public.coverage["F2"].share == pytest.approx(35 / 40)

@@ -4,7 +4,7 @@ queued until a test moves it with SQL (`Api.finish`, `Api.sql`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +19,7 @@ from backtest.result import BacktestResult
 from backtest.spec import StrategySpec
 from backtest.statistics import Statistics, compute_statistics
 from dataprep.factors import FACTOR_NAMES
-from dataprep.panel import PanelIndex
+from dataprep.panel import FactorCoverage, PanelIndex, coverage_rows
 from serve.api import create_api
 from serve.database import DONE_CHANNEL
 from serve.keys import create_key
@@ -40,16 +40,31 @@ SPEC: dict[str, Any] = {
 
 
 def panel_index(
-    *, version: str = VERSION, first: date = FIRST_DAY, last: date = LAST_DAY
+    *,
+    version: str = VERSION,
+    first: date = FIRST_DAY,
+    last: date = LAST_DAY,
+    empty: Mapping[str, tuple[str, ...]] | None = None,
 ) -> PanelIndex:
-    """An index with every catalog factor, business days first..last, both benchmarks."""
+    """An index with every catalog factor, business days first..last, both benchmarks; each
+    factor covers every listed stock-day from the first day, but those in `empty` (factor
+    -> its inputs never imported), which have no value at all."""
     days = np.arange(np.datetime64(first), np.datetime64(last) + 1, dtype="datetime64[D]")
+    dates = days[np.is_busday(days)]
+    empty = empty or {}
+    coverage = {
+        name: FactorCoverage(first_day=None, share=0.0, missing_inputs=empty[name])
+        if name in empty
+        else FactorCoverage(first_day=dates[0].astype(date), share=1.0)
+        for name in FACTOR_NAMES
+    }
     return PanelIndex(
         version=version,
-        dates=days[np.is_busday(days)],
+        dates=dates,
         factor_names=FACTOR_NAMES,
         benchmarks=("KOSDAQ", "KOSPI"),
         n_stocks=N_STOCKS,
+        coverage=coverage,
     )
 
 
@@ -101,6 +116,7 @@ class FakeRegistry:
             "version": self.index.version, "current": True, "shape": shape,
             "nbytes": 4 * shape[0] * shape[1] * shape[2], "age_s": 12.5,
             "timings": {"load": 0.5, "factors": 1.25},
+            "coverage": coverage_rows(self.index),  # as DatasetRegistry.versions shows it
         }]
 
     async def _refresh(self, wait: bool = False) -> dict[str, Any]:
@@ -116,7 +132,7 @@ def statistics(*, seed: int = 0, n_days: int = 20) -> Statistics:
     return compute_statistics(
         dates=dates, equity=equity, benchmark_equity=np.full(n_days, 1e8),
         initial_capital=1e8, turnovers=np.array([1.0]), costs_paid=1000.0,
-        holdings=np.full(n_days, 10.0), risk_free_rate=0.0,
+        holdings=np.full(n_days, 10.0), risk_free_rate=0.0, cash_rebalances=0,
     )
 
 

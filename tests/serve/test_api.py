@@ -10,7 +10,15 @@ import ray
 
 from dataprep.factors import FACTOR_NAMES
 from serve.keys import key_id_of, revoke_key
-from tests.serve.fake_registry import SPEC, VERSION, Api, FakeRegistry, error_of, serving
+from tests.serve.fake_registry import (
+    SPEC,
+    VERSION,
+    Api,
+    FakeRegistry,
+    error_of,
+    panel_index,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +78,22 @@ async def test_datasets_answers_the_registrys_versions(api: Api):
     (dataset,) = response.json()["datasets"]
     assert dataset["version"] == VERSION and dataset["current"] is True
     assert dataset["shape"] == [54, api.registry.index.n_days, 60]
+    assert list(dataset["coverage"]) == list(FACTOR_NAMES)
     assert api.registry.calls["versions"] == 1
+
+
+async def test_datasets_show_each_factors_coverage_and_the_inputs_never_imported(
+    database_url: str,
+):
+    """Regression: factors without any value after an import were not shown anywhere."""
+    registry = FakeRegistry(index=panel_index(empty={"PBR": ("total_equity",)}))
+    async with serving(database_url, registry=registry) as api, api.client() as client:
+        response = await client.get("/v1/datasets")
+    assert response.status_code == 200, response.text
+    (dataset,) = response.json()["datasets"]
+    coverage = dataset["coverage"]
+    assert coverage["PBR"] == {"first_day": None, "share": 0.0, "missing_inputs": ["total_equity"]}
+    assert coverage["MOM_3M"] == {"first_day": "2021-01-04", "share": 1.0, "missing_inputs": []}
 
 
 async def test_refresh_needs_an_admin_key(api: Api):

@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serve.fake_registry import SPEC, VERSION, Api, error_of, serving
+from tests.serve.fake_registry import (
+    SPEC,
+    VERSION,
+    Api,
+    FakeRegistry,
+    error_of,
+    panel_index,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +119,33 @@ async def test_the_error_messages_name_the_value_and_the_data(api: Api):
     assert '"2023-01-02"' in late["message"] and "2022-12-30" in late["message"]
     assert str(MAX_SPAN_DAYS) in long["message"]
     assert '"NOPE"' in unknown["message"] and "PBR" in unknown["message"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({}, "ranking[0].factor"),  # SPEC ranks by PBR first
+        ({"ranking": [{"factor": "MOM_3M"}], "filters": [{"factor": "PBR", "max": 1}]},
+         "filters[0].factor"),
+    ],
+)
+async def test_a_factor_without_values_in_the_data_is_422_naming_the_field_and_the_inputs(
+    database_url: str, changes: dict[str, Any], field: str
+):
+    """Regression: a PBR strategy on data without balance sheets held nothing all year and
+    reported a total return of 0.0."""
+    registry = FakeRegistry(index=panel_index(empty={"PBR": ("total_equity",)}))
+    async with serving(database_url, registry=registry) as api:
+        async with api.client() as client:
+            response = await client.post("/v1/backtests", json=_spec(**changes))
+        assert response.status_code == 422, response.text
+        error = error_of(response)
+        assert (error["code"], error["field"]) == ("invalid", field)
+        assert error["message"] == (
+            f'Got "PBR" for {field}: it has no values in data version {VERSION} '
+            "(its input total_equity was never imported)"
+        )
+        assert await api.rows() == {"runs": 0, "sweeps": 0}
 
 
 async def test_malformed_json_is_400_and_writes_nothing(api: Api):

@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serve.fake_registry import SPEC, VERSION, Api, error_of, serving
+from tests.serve.fake_registry import (
+    SPEC,
+    VERSION,
+    Api,
+    FakeRegistry,
+    error_of,
+    panel_index,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -108,6 +116,24 @@ async def test_a_sweep_that_cannot_run_is_422_naming_the_field_and_writes_nothin
     assert (error["code"], error["field"]) == ("invalid", field)
     assert named in error["message"]
     assert await api.rows() == {"runs": 0, "sweeps": 0}
+
+
+async def test_a_sweep_ranking_by_a_factor_without_values_is_422_and_writes_nothing(
+    database_url: str,
+):
+    registry = FakeRegistry(index=panel_index(empty={"PBR": ("total_equity",)}))
+    async with serving(database_url, registry=registry) as api:
+        async with api.client() as client:
+            response = await client.post("/v1/sweeps", json=SWEEP)
+        assert response.status_code == 422, response.text
+        error = error_of(response)
+        assert (error["code"], error["field"]) == ("invalid", "base.ranking[0].factor")
+        assert error["message"] == (
+            "variant 0 {'top_n': 5, 'rebalance': 'monthly'}: Got \"PBR\" for ranking[0].factor:"
+            f" it has no values in data version {VERSION} (its input total_equity was never"
+            " imported)"
+        )
+        assert await api.rows() == {"runs": 0, "sweeps": 0}
 
 
 async def test_progress_counts_variants_moved_by_sql_and_ranks_the_best(api: Api):

@@ -229,3 +229,20 @@ def test_bytes_that_are_neither_utf8_nor_cp949_name_the_line(database_url: str, 
     bad.write_bytes("code,name\n005930,삼성\n".encode() + b"000660,\xff\xfe\n")
     with pytest.raises(ImportValidationError, match=r"stocks\.csv, line 3: the text is neither"):
         run(database_url, stocks=[bad])
+
+
+def test_the_imported_files_backtest_without_a_conversion_script(database_url: str,
+                                                                tmp_path: Path):
+    from backtest import StrategySpec, run_backtest
+    from dataprep import build_panel
+
+    run(database_url, stocks=[fdr_listing(tmp_path)], prices=[pykrx_prices(tmp_path / "o")],
+        shares=krx_daily(tmp_path / "krx"),
+        indexes=[fdr_index(tmp_path, "KS11", 2600.0), fdr_index(tmp_path, "KQ11", 860.0)])
+    panel = build_panel(database_url=database_url, start="2024-01-02", end="2024-01-08")
+    spec = StrategySpec.model_validate({
+        "start": "2024-01-03", "end": "2024-01-08", "ranking": [{"factor": "MARKET_CAP"}],
+        "top_n": 2, "rebalance": "daily"})
+    result = run_backtest(spec, panel)
+    assert [h.code for h in result.rebalances[0].holdings] == ["005930", "000660"]
+    assert result.statistics.n_days == 4 and result.statistics.final_equity > 0

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="QBT's statements layout or DART bulk files (zip or text)")
     imp.add_argument("--indexes", action="append", default=[], metavar="[KOSPI=|KOSDAQ=]F",
                      help="index files; the index from NAME= or the file name (KS11, KQ11)")
+    imp.add_argument("--status", action="append", default=[], metavar="[STATUS=]F",
+                     help="KRX designations (관리종목, 투자경고/위험, 투자주의, 정리매매); the "
+                          "designation from a column, STATUS= or the file name")
     imp.add_argument("--format", action="append", default=[], dest="formats", metavar="NAME",
                      help="use this layout instead of recognising it (repeatable)")
     imp.add_argument("--replace", action="store_true",

@@ -55,7 +55,7 @@ def db_import(args: argparse.Namespace, settings: Settings) -> int:
     request = ImportRequest(
         stocks=args.stocks, prices=args.prices, shares=args.shares,
         delistings=args.delistings, financials=args.financials, indexes=args.indexes,
-        formats=args.formats, replace=args.replace, dry_run=args.dry_run,
+        status=args.status, formats=args.formats, replace=args.replace, dry_run=args.dry_run,
     )
 
     with ExitStack() as stack:

@@ -105,6 +105,7 @@ def generate_market(
             "delisted_on": np.where(
                 universe.delisted, days[universe.last], np.datetime64("NaT", "D")
             ),
+            "kind": ["common"] * len(universe.codes),
         },
         schema=STOCKS_SCHEMA,
     )

@@ -64,15 +64,21 @@ class DateRangeError(PanelBuildError):
 
 
 def data_version(conn: psycopg.Connection) -> str:
-    """A short hash of the market tables' row counts and latest dates: new rows, new version."""
+    """A short hash of the market data's revision (every write bumps it), the tables' row
+    counts and latest dates, and the factor catalog's version: new data or new factor code,
+    new version."""
+    from dataprep.factors import CATALOG_VERSION
+
     row = conn.execute(
-        "SELECT (SELECT count(*) FROM stocks),"
+        "SELECT (SELECT revision FROM data_revision), (SELECT count(*) FROM stocks),"
         " (SELECT max(listed_on) FROM stocks), (SELECT max(delisted_on) FROM stocks),"
         " (SELECT count(*) FROM stock_prices), (SELECT max(date) FROM stock_prices),"
         " (SELECT count(*) FROM financials), (SELECT max(disclosed_on) FROM financials),"
-        " (SELECT count(*) FROM index_prices), (SELECT max(date) FROM index_prices)"
+        " (SELECT count(*) FROM index_prices), (SELECT max(date) FROM index_prices),"
+        " (SELECT count(*) FROM stock_status), (SELECT max(start_date) FROM stock_status)"
     ).fetchone()
-    text = "|".join("" if value is None else str(value) for value in row or ())
+    text = "|".join("" if value is None else str(value) for value in (*(row or ()),
+                                                                        CATALOG_VERSION))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -172,8 +178,9 @@ def resolve_window(
 
 
 def load_stocks(conn: psycopg.Connection) -> pl.DataFrame:
-    query = "SELECT code, name, market, sector, listed_on, delisted_on FROM stocks"
-    return _copy_csv(conn, sql.SQL(query + ' ORDER BY code COLLATE "C"'), schema=STOCKS_SCHEMA)
+    columns = sql.SQL(", ").join(map(sql.Identifier, STOCKS_SCHEMA))
+    query = sql.SQL('SELECT {} FROM stocks ORDER BY code COLLATE "C"').format(columns)
+    return _copy_csv(conn, query, schema=STOCKS_SCHEMA)
 
 
 def load_prices(

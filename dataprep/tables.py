@@ -4,7 +4,7 @@ importer produce and `dataprep.warehouse.write_market` writes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -15,7 +15,10 @@ STOCKS_SCHEMA: dict[str, pl.DataType] = {
     "sector": pl.String(),
     "listed_on": pl.Date(),
     "delisted_on": pl.Date(),
+    "kind": pl.String(),  # common, preferred, spac, reit, other
 }
+KINDS = ("common", "preferred", "spac", "reit", "other")
+STATUSES = ("administrative", "warning", "caution", "liquidation")
 PRICES_SCHEMA: dict[str, pl.DataType] = {
     "code": pl.String(),
     "date": pl.Date(),
@@ -57,6 +60,12 @@ INDEXES_SCHEMA: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "close": pl.Float64(),
 }
+STATUS_SCHEMA: dict[str, pl.DataType] = {  # KRX designations: in force start..end (inclusive)
+    "code": pl.String(),
+    "status": pl.String(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+}
 
 # MarketData field -> (table, schema). Order matters: stocks first (foreign keys).
 TABLES: dict[str, tuple[str, dict[str, pl.DataType]]] = {
@@ -64,25 +73,27 @@ TABLES: dict[str, tuple[str, dict[str, pl.DataType]]] = {
     "prices": ("stock_prices", PRICES_SCHEMA),
     "financials": ("financials", FINANCIALS_SCHEMA),
     "indexes": ("index_prices", INDEXES_SCHEMA),
+    "status": ("stock_status", STATUS_SCHEMA),
 }
 MARKET_TABLES = tuple(table for table, _ in TABLES.values())
 
 
 @dataclass(frozen=True, eq=False)
 class MarketData:
-    """The four market tables as polars frames; columns exactly the table columns, in order."""
+    """The market tables as polars frames; columns exactly the table columns, in order."""
 
     stocks: pl.DataFrame
     prices: pl.DataFrame
     financials: pl.DataFrame
     indexes: pl.DataFrame
+    status: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATUS_SCHEMA))
 
     def __post_init__(self) -> None:
-        for field, (table, schema) in TABLES.items():
-            frame: pl.DataFrame = getattr(self, field)
+        for name, (table, schema) in TABLES.items():
+            frame: pl.DataFrame = getattr(self, name)
             if frame.columns != list(schema):
                 raise ValueError(
-                    f"MarketData.{field} has columns {frame.columns}, "
+                    f"MarketData.{name} has columns {frame.columns}, "
                     f"expected the {table} columns {list(schema)}"
                 )
 

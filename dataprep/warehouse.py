@@ -33,6 +33,7 @@ class LoadReport:
     stock_prices: int
     financials: int
     index_prices: int
+    stock_status: int
     generate_seconds: float
     load_seconds: float
 
@@ -93,7 +94,13 @@ def write_market(conn: psycopg.Connection, data: MarketData) -> dict[str, int]:
             )
         for table, _ in written:
             cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+        bump_revision(cur)
     return counts
+
+
+def bump_revision(cur: psycopg.Cursor) -> None:
+    """Every write of market data makes a new data version (dataprep.loaders.data_version)."""
+    cur.execute("UPDATE data_revision SET revision = revision + 1, changed_at = now()")
 
 
 def _foreign_keys(conn: psycopg.Connection, tables: list[str]) -> list[tuple[str, str, str]]:

@@ -26,6 +26,11 @@ from dataprep.factors.registry import (
 )
 from dataprep.panel import UnknownFactorError
 
+# Part of every data version: bump it whenever a factor's computation changes, so panels built
+# by different factor code never share a version (2: F_SCORE's zero denominators, dividend
+# factors NaN when dividends were never imported).
+CATALOG_VERSION = "2"
+
 CATALOG = FactorRegistry(
     valuation.SPECS
     + profitability.SPECS
@@ -55,6 +60,7 @@ def markdown_table() -> str:
 
 
 __all__ = [
+    "CATALOG_VERSION",
     "CATALOG",
     "CATEGORIES",
     "FACTOR_NAMES",

@@ -23,13 +23,15 @@ from dataprep.importing.parse import read_kind
 from dataprep.importing.problems import Findings, ImportValidationError
 from dataprep.importing.write import Written, write_import
 
-KINDS: tuple[Kind, ...] = ("stocks", "prices", "shares", "delistings", "financials", "indexes")
+KINDS: tuple[Kind, ...] = ("stocks", "prices", "shares", "delistings", "financials", "indexes",
+                           "status")
 
 
 @dataclass(frozen=True)
 class ImportRequest:
     """What to import: for each kind, the files, folders or globs (indexes may be
-    `KOSPI=FILE`); `formats` names layouts instead of recognising them."""
+    `KOSPI=FILE`, designations `administrative=FILE`); `formats` names layouts instead of
+    recognising them."""
 
     stocks: Sequence[str] = ()
     prices: Sequence[str] = ()
@@ -37,6 +39,7 @@ class ImportRequest:
     delistings: Sequence[str] = ()
     financials: Sequence[str] = ()
     indexes: Sequence[str] = ()
+    status: Sequence[str] = ()
     formats: Sequence[str] = ()
     replace: bool = False
     dry_run: bool = False
@@ -63,7 +66,7 @@ def prepare(request: ImportRequest, findings: Findings) -> dict[str, pl.DataFram
     """Read, parse, default and check every file (no database); the frames to write."""
     if not any(request.files_of(kind) for kind in KINDS):
         raise NothingToImportError("nothing to import: give --stocks, --prices, --shares, "
-                                   "--delistings, --financials or --indexes")
+                                   "--delistings, --financials, --indexes or --status")
     known = {f.name for f in FORMATS}
     unknown = [name for name in request.formats if name not in known]
     if unknown:
@@ -84,6 +87,7 @@ def prepare(request: ImportRequest, findings: Findings) -> dict[str, pl.DataFram
         "prices": rules.prices(read("prices"), findings, shares=shares),
         "financials": rules.financials(read("financials"), findings),
         "indexes": rules.indexes(read("indexes"), findings),
+        "status": rules.status(read("status"), findings),
     }
     findings.raise_if_errors()
     return frames

@@ -10,7 +10,8 @@ from dataprep.importing.formats import COLUMNS, FORMATS
 
 START, END = "<!-- layouts:start -->", "<!-- layouts:end -->"
 OPTION = {"stocks": "--stocks", "prices": "--prices", "shares": "--shares",
-          "delistings": "--delistings", "financials": "--financials", "indexes": "--indexes"}
+          "delistings": "--delistings", "financials": "--financials", "indexes": "--indexes",
+          "status": "--status"}
 
 
 def layouts_table() -> str:

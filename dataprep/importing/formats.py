@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["stocks", "prices", "shares", "delistings", "financials", "indexes"]
+Kind = Literal["stocks", "prices", "shares", "delistings", "financials", "indexes", "status"]
 Parse = Literal["text", "code", "date", "number"]
 
 # target column -> (how its cells parse, header aliases). One vocabulary per kind.
@@ -28,8 +28,8 @@ COLUMNS: dict[Kind, dict[str, tuple[Parse, tuple[str, ...]]]] = {
         "listed_on": ("date", ("listed_on", "listing_date", "상장일", "상장일자", "list_dd")),
         "delisted_on": ("date", ("delisted_on", "delisting_date", "상장폐지일", "폐지일자",
                                  "폐지일")),
-        "security": ("text", ("secu_group", "kind", "증권구분", "주식종류", "secugrp_nm",
-                              "kind_stkcert_tp_nm")),
+        "security": ("text", ("secu_group", "증권구분", "secugrp_nm", "kind_stkcert_tp_nm")),
+        "kind": ("text", ("kind", "주식종류", "종류")),
     },
     "prices": {
         "code": ("code", ("code", "종목코드", "단축코드", "티커", "ticker", "symbol",
@@ -59,7 +59,7 @@ COLUMNS: dict[Kind, dict[str, tuple[Parse, tuple[str, ...]]]] = {
         "listed_on": ("date", ("listed_on", "listing_date", "상장일")),
         "delisted_on": ("date", ("delisted_on", "delisting_date", "폐지일자", "상장폐지일",
                                  "폐지일")),
-        "security": ("text", ("secu_group", "kind", "증권구분")),
+        "security": ("text", ("secu_group", "증권구분")),
     },
     "financials": {
         "code": ("code", ("code", "종목코드", "symbol", "ticker")),
@@ -67,6 +67,12 @@ COLUMNS: dict[Kind, dict[str, tuple[Parse, tuple[str, ...]]]] = {
         "fiscal_quarter": ("text", ("fiscal_quarter", "quarter", "분기")),
         "disclosed_on": ("date", ("disclosed_on", "공시일", "접수일자", "rcept_dt")),
     },  # + one number column per statement item (dataprep.tables.STATEMENT_ITEMS)
+    "status": {
+        "code": ("code", ("code", "종목코드", "단축코드", "symbol", "ticker")),
+        "status": ("text", ("status", "구분", "지정구분", "종류")),
+        "start_date": ("date", ("start_date", "지정일", "지정일자", "시작일", "start")),
+        "end_date": ("date", ("end_date", "해제일", "해제일자", "종료일", "end")),
+    },
     "indexes": {
         "index_code": ("text", ("index_code", "지수명", "index", "symbol")),
         "date": ("date", ("date", "날짜", "일자", "trd_dd")),
@@ -87,6 +93,7 @@ class Format:
     code_from_name: bool = False  # one file per stock: the code is in the file name
     date_from_name: bool = False  # one file per day: the date is in the file name
     index_from_name: bool = False  # one file per index: KS11 / KQ11 / KOSPI / KOSDAQ
+    status_from_name: bool = False  # one file per designation: 관리종목, 투자경고, ...
     own_names: bool = False  # QBT's own tables: the headers are the column names
 
 
@@ -119,6 +126,10 @@ FORMATS: tuple[Format, ...] = (
     Format("dart", "financials", "DART 재무정보 일괄다운로드 (tab-separated cp949 text, zip "
            "or extracted: 재무제표종류, 종목코드, 결산기준일, 보고서종류, 항목코드, ...)",
            ("code", "period_end")),
+    Format("status", "status", "KRX designations (code, status, start_date, end_date; KIND's "
+           "관리종목 / 투자경고 / 투자주의 / 정리매매 lists: 종목코드, 지정일, 해제일), the "
+           "designation from a column, NAME= or the file name", ("code", "start_date"),
+           status_from_name=True),
     Format("qbt", "indexes", "QBT's own index_prices table (index_code, date, close)",
            ("index_code", "date", "close"), own_names=True),
     Format("fdr-index", "indexes", "FinanceDataReader / pykrx index file (Date, Close, ... "
@@ -193,3 +204,14 @@ def index_in_name(name: str) -> str | None:
         if token in INDEX_NAMES:
             return INDEX_NAMES[token]
     return None
+
+
+STATUS_NAMES = {"관리종목": "administrative", "administrative": "administrative",
+                "투자경고": "warning", "투자위험": "warning", "warning": "warning",
+                "투자주의": "caution", "caution": "caution",
+                "정리매매": "liquidation", "liquidation": "liquidation"}
+
+
+def status_in_name(name: str) -> str | None:
+    stem = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1].lower()
+    return next((status for word, status in STATUS_NAMES.items() if word in stem), None)

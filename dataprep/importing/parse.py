@@ -21,6 +21,7 @@ from dataprep.importing.formats import (
     formats_of,
     index_in_name,
     mapping,
+    status_in_name,
 )
 from dataprep.importing.problems import LINE, ORIGIN, UNPARSED, Findings, Problem, check
 from dataprep.importing.reading import RawFile, expand, read
@@ -74,7 +75,7 @@ def read_kind(
 
 
 def _label(kind: Kind, spec: str) -> tuple[str | None, str]:
-    if kind == "indexes" and "=" in spec and not Path(spec).exists():
+    if kind in ("indexes", "status") and "=" in spec and not Path(spec).exists():
         name, _, rest = spec.partition("=")
         return name.strip().upper(), rest
     return None, spec
@@ -125,11 +126,13 @@ def _map(
         "code": (fmt.code_from_name, code_in_name, "a stock code (e.g. 005930.csv)"),
         "date": (fmt.date_from_name, date_in_name, "a date (e.g. krx_20240102.csv)"),
         "index_code": (fmt.index_from_name, index_in_name, "KS11 / KQ11 / KOSPI / KOSDAQ"),
+        "status": (fmt.status_from_name, status_in_name,
+                   "a designation (관리종목, 투자경고, 투자주의, 정리매매)"),
     }
     for column, (allowed, finder, example) in name_values.items():
         if not allowed or column in frame.columns:
             continue
-        value = label if column == "index_code" and label else finder(file.name)
+        value = label if column in ("index_code", "status") and label else finder(file.name)
         if value is None:
             findings.error(Problem(
                 file.name, None, column,

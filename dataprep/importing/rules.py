@@ -64,8 +64,44 @@ def securities(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
     return frame.filter(~(fund | other).fill_null(False))
 
 
+KIND_NAMES = {"common": "common", "보통주": "common", "보통": "common", "주권": "common",
+              "preferred": "preferred", "우선주": "preferred", "종류주식": "preferred",
+              "spac": "spac", "스팩": "spac", "기업인수목적회사": "spac",
+              "reit": "reit", "리츠": "reit", "부동산투자회사": "reit", "other": "other"}
+
+
+def kinds(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
+    """`kind` from the file (보통주 / 우선주 / ... or QBT's words), else from the name and code:
+    스팩 or SPAC is a SPAC, 리츠 (or a 부동산투자회사 security) a REIT, a name ending in 우 /
+    우B / 1우 ... with a code not ending in 0 a preferred share (KRX gives preferred shares
+    the common share's code with a last character of 5, 7, 9 or a letter)."""
+    given = _key("kind").replace_strict(KIND_NAMES, default=None) \
+        if "kind" in frame.columns else pl.lit(None, pl.String)
+    if "kind" in frame.columns:
+        check(findings, frame, pl.col("kind").is_not_null() & given.is_null(), column="kind",
+              message="unknown kind: use common, preferred, spac, reit or other (보통주, 우선주, "
+                      "스팩, 리츠 also do)")
+    name = pl.col("name").fill_null("")
+    security = pl.col("security").fill_null("") if "security" in frame.columns else pl.lit("")
+    inferred = (
+        pl.when(name.str.contains(r"스팩|(?i:spac)|기업인수목적")).then(pl.lit("spac"))
+        .when(name.str.contains("리츠") | security.str.contains("부동산투자")).then(pl.lit("reit"))
+        .when(name.str.contains(r"\d?우[A-C]?(\(전환\))?$") & ~pl.col("code").str.ends_with("0"))
+        .then(pl.lit("preferred"))
+        .otherwise(pl.lit("common"))
+    )
+    frame = frame.with_columns(given.alias("__given"), inferred.alias("__inferred"))
+    for kind in ("preferred", "spac", "reit"):
+        findings.default(f"kind '{kind}' inferred from the name and code",
+                         frame.filter(pl.col("__given").is_null()
+                                      & (pl.col("__inferred") == kind)).height)
+    return frame.with_columns(pl.col("__given").fill_null(pl.col("__inferred")).alias("kind")) \
+        .drop("__given", "__inferred")
+
+
 def stocks(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
     frame = markets(securities(frame, findings), findings, what="listings")
+    frame = kinds(frame, findings)
     if "sector" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("sector"))
     findings.default("missing sector set to 'unknown'",
@@ -81,7 +117,7 @@ def stocks(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
     check(findings, frame, pl.col("delisted_on") < pl.col("listed_on"), column="delisted_on",
           message="delisted_on is before listed_on", show=("code", "listed_on", "delisted_on"))
     duplicates(frame, ("code",), findings)
-    return frame.select("code", "name", "market", "sector", "listed_on", "delisted_on",
+    return frame.select("code", "name", "market", "sector", "listed_on", "delisted_on", "kind",
                         ORIGIN, LINE)
 
 
@@ -218,6 +254,31 @@ def shares_of(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
           message="must be > 0", show=("code", "date", "shares_outstanding"))
     return frame.filter(pl.col("shares_outstanding").is_not_null()) \
         .unique(["code", "date"], keep="last").select("code", "date", "shares_outstanding")
+
+
+STATUS_WORDS = {"관리종목": "administrative", "administrative": "administrative",
+                "투자경고": "warning", "투자위험": "warning", "투자경고종목": "warning",
+                "투자위험종목": "warning", "warning": "warning", "투자주의": "caution",
+                "투자주의종목": "caution", "caution": "caution", "정리매매": "liquidation",
+                "liquidation": "liquidation"}
+
+
+def status(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:
+    """KRX designations: 관리종목 administrative, 투자경고 / 투자위험 warning, 투자주의
+    caution, 정리매매 liquidation (or QBT's words); in force start_date..end_date."""
+    if "end_date" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Date).alias("end_date"))
+    named = _key("status").replace_strict(STATUS_WORDS, default=None)
+    check(findings, frame, pl.col("status").is_not_null() & named.is_null(), column="status",
+          message="unknown designation: use administrative (관리종목), warning (투자경고 / "
+                  "투자위험), caution (투자주의) or liquidation (정리매매)")
+    frame = frame.with_columns(named.alias("status"))
+    for column in ("code", "start_date"):
+        check(findings, frame, missing(column), column=column, message=MISSING, show=("code",))
+    check(findings, frame, pl.col("end_date") < pl.col("start_date"), column="end_date",
+          message="end_date is before start_date", show=("code", "start_date", "end_date"))
+    duplicates(frame, ("code", "status", "start_date"), findings)
+    return frame.select("code", "status", "start_date", "end_date", ORIGIN, LINE)
 
 
 def delistings(frame: pl.DataFrame, findings: Findings) -> pl.DataFrame:

@@ -15,9 +15,11 @@ import psycopg
 from psycopg import sql
 
 from dataprep.importing.problems import Findings, check
+from dataprep.warehouse import bump_revision
 
 KEYS = {"stocks": ("code",), "stock_prices": ("code", "date"),
-        "financials": ("code", "period_end"), "index_prices": ("index_code", "date")}
+        "financials": ("code", "period_end"), "index_prices": ("index_code", "date"),
+        "stock_status": ("code", "status", "start_date")}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def _upsert(
 
 
 STOCK_TYPES = {"code": "text", "name": "text", "market": "text", "sector": "text",
-               "listed_on": "date", "delisted_on": "date"}
+               "listed_on": "date", "delisted_on": "date", "kind": "text"}
+STATUS_TYPES = {"code": "text", "status": "text", "start_date": "date", "end_date": "date"}
 PRICE_TYPES = {"code": "text", "date": "date", "open": "float8", "high": "float8",
                "low": "float8", "close": "float8", "volume": "int8", "trading_value": "float8",
                "shares_outstanding": "int8"}
@@ -90,7 +93,7 @@ def write_import(
     known |= set(stocks["code"].to_list())
     frames = {**frames, "delistings": delistings}
     stocks = _listing_days(conn, stocks, prices, findings)
-    for kind in ("prices", "financials"):
+    for kind in ("prices", "financials", "status"):
         frame = frames[kind]
         check(findings, frame, ~pl.col("code").is_in(list(known)), column="code",
               message="unknown stock: not in the --stocks files nor in the database",
@@ -123,6 +126,14 @@ def write_import(
             written["index_prices"] = _upsert(cur, "index_prices", "_in_indexes",
                                               list(INDEX_TYPES), replace=replace,
                                               total=indexes.height)
+        status = frames["status"]
+        if status.height:
+            _copy(cur, "_in_status", status, STATUS_TYPES)
+            written["stock_status"] = _upsert(cur, "stock_status", "_in_status",
+                                              list(STATUS_TYPES), replace=replace,
+                                              total=status.height)
+        if any(w.inserted or w.updated for w in written.values()):
+            bump_revision(cur)
     return written
 
 
@@ -163,7 +174,7 @@ def _delisted_stocks(
     complete = pl.col("name").is_not_null() & pl.col("market").is_not_null() \
         & pl.col("listed_on").is_not_null()
     added = delistings.filter(unknown & complete).with_columns(
-        pl.lit("unknown").alias("sector"))
+        pl.lit("unknown").alias("sector"), pl.lit("common").alias("kind"))
     findings.default("delisted stocks added from the delisting list", added.height)
     findings.default("delistings of stocks not in the stocks files nor the database skipped "
                      "(no name, market and listing date to add them)",
@@ -175,7 +186,7 @@ def _delisted_stocks(
 def _known_codes(conn: psycopg.Connection, stocks: pl.DataFrame,
                  frames: dict[str, pl.DataFrame]) -> set[str]:
     named = set()
-    for kind in ("prices", "financials", "delistings"):
+    for kind in ("prices", "financials", "delistings", "status"):
         named |= set(frames[kind]["code"].drop_nulls().unique().to_list())
     known = set(stocks["code"].to_list())
     outside = list(named - known)

@@ -246,3 +246,57 @@ def test_the_imported_files_backtest_without_a_conversion_script(database_url: s
     result = run_backtest(spec, panel)
     assert [h.code for h in result.rebalances[0].holdings] == ["005930", "000660"]
     assert result.statistics.n_days == 4 and result.statistics.final_equity > 0
+
+
+def test_kinds_are_inferred_and_designations_import(database_url: str, tmp_path: Path):
+    listing = write(tmp_path / "listing.csv", "\n".join([
+        "Code,Name,Market,Sector,ListingDate",
+        "005930,삼성전자,KOSPI,전기·전자,1975-06-11",
+        "005935,삼성전자우,KOSPI,전기·전자,1989-09-25",
+        "00088K,한화3우B,KOSPI,화학,1996-07-01",
+        "440790,하나28호스팩,KOSDAQ,금융,2022-11-04",
+        "330590,롯데리츠,KOSPI,부동산,2019-10-30",
+    ]) + "\n")
+    report = run(database_url, stocks=[listing])
+    assert rows(database_url, "SELECT code, kind FROM stocks ORDER BY code") == [
+        ("00088K", "preferred"), ("005930", "common"), ("005935", "preferred"),
+        ("330590", "reit"), ("440790", "spac")]
+    assert "kind 'preferred' inferred from the name and code: 2 rows" in \
+        "\n".join(report.findings.lines())
+    administrative = write(tmp_path / "관리종목_지정현황.csv", "\n".join([
+        "번호,회사명,종목코드,지정일,해제일,지정사유",
+        "1,하나28호스팩,440790,2024/03/22,,감사의견 거절",
+    ]) + "\n", encoding="cp949")
+    mixed = write(tmp_path / "designations.csv", "\n".join([
+        "code,status,start_date,end_date",
+        "005930,투자주의,2024-01-02,2024-01-02",
+        "330590,정리매매,2024-05-01,2024-05-09",
+    ]) + "\n")
+    warned = write(tmp_path / "w.csv", "종목코드,지정일,해제일\n005935,20240105,20240112\n")
+    run(database_url, status=[administrative, mixed, f"warning={warned}"])
+    assert rows(database_url, "SELECT code, status, start_date, end_date FROM stock_status"
+                              " ORDER BY code") == [
+        ("005930", "caution", date(2024, 1, 2), date(2024, 1, 2)),
+        ("005935", "warning", date(2024, 1, 5), date(2024, 1, 12)),
+        ("330590", "liquidation", date(2024, 5, 1), date(2024, 5, 9)),
+        ("440790", "administrative", date(2024, 3, 22), None),
+    ]
+
+
+def test_bad_designations_are_named(database_url: str, tmp_path: Path):
+    run(database_url, stocks=[fdr_listing(tmp_path, dated_only=True)])
+    bad = write(tmp_path / "designations.csv", "\n".join([
+        "code,status,start_date,end_date",
+        "005930,단기과열,2024-01-02,",
+        "005930,투자주의,2024-01-09,2024-01-02",
+    ]) + "\n")
+    with pytest.raises(ImportValidationError) as caught:
+        run(database_url, status=[bad])
+    text = str(caught.value)
+    assert "designations.csv, line 2, column 'status': unknown designation" in text
+    assert "line 3, column 'end_date': end_date is before start_date" in text
+    unknown = write(tmp_path / "unknown.csv",
+                    "code,status,start_date\n999999,투자주의,2024-01-09\n")
+    with pytest.raises(ImportValidationError, match=r"line 2, column 'code': unknown stock"):
+        run(database_url, status=[unknown])
+    assert rows(database_url, "SELECT count(*) FROM stock_status") == [(0,)]

@@ -112,7 +112,7 @@ def test_round_trip_of_a_generated_market(
 
     counts = import_files(database_url, **paths)
 
-    assert counts == market.counts()
+    assert counts == {table: n for table, n in market.counts().items() if n}
     assert_same(read_tables(database_url), frames_of(market))
 
 

@@ -61,7 +61,7 @@ def test_foreign_keys_are_back_and_validated_after_a_write(database_url: str) ->
             "SELECT conrelid::regclass::text, convalidated FROM pg_constraint"
             " WHERE contype = 'f' AND confrelid = 'stocks'::regclass ORDER BY 1"
         ).fetchall()
-        assert rows == [("financials", True), ("stock_prices", True)]
+        assert rows == [("financials", True), ("stock_prices", True), ("stock_status", True)]
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute(
                 "INSERT INTO stock_prices VALUES ('999999', '2023-01-02', 1, 1, 1, 1, 0, 0, 1)"
@@ -121,7 +121,7 @@ def test_a_failed_write_leaves_the_tables_and_constraints_as_they_were(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
             " AND confrelid = 'stocks'::regclass"
         ).fetchone()
-        assert foreign_keys == (2,)
+        assert foreign_keys == (3,)  # prices, financials and status name a stock
 
 
 def test_write_market_counts_and_empty_frames(database_url: str, small: MarketData) -> None:
@@ -135,7 +135,8 @@ def test_write_market_counts_and_empty_frames(database_url: str, small: MarketDa
         assert is_empty(conn)
         counts = write_market(conn, only_stocks)
         conn.commit()
-        assert counts == {"stocks": 40, "stock_prices": 0, "financials": 0, "index_prices": 0}
+        assert counts == {"stocks": 40, "stock_prices": 0, "financials": 0, "index_prices": 0,
+                          "stock_status": 0}
         assert table_counts(conn) == counts
         assert list(counts) == list(MARKET_TABLES)
 

@@ -114,9 +114,22 @@ def _result(
             "benchmark_equity": nan_free(benchmark),
             "returns": equity_returns(ledger.equity, initial=spec.initial_capital),
             "rebalances": rebalances,
+            "stocks": _stocks_held(panel, columns=columns, ledger=ledger),
             "statistics": statistics,
         }
     )
+
+
+def _stocks_held(panel: FactorPanel, *, columns: np.ndarray, ledger: Ledger) -> dict:
+    held = [trade.stocks for trade in ledger.trades]
+    if not held:
+        return {}
+    positions = columns[np.unique(np.concatenate(held))]
+    return {
+        str(panel.codes[i]): {"name": str(panel.names[i]), "market": str(panel.market[i]),
+                              "sector": str(panel.sector[i])}
+        for i in positions
+    }
 
 
 def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:

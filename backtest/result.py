@@ -32,6 +32,12 @@ class Rebalance(_Output):
     costs: float = Field(description="Costs paid for this rebalance's trades (KRW).")
 
 
+class Stock(_Output):
+    name: str = Field(description="The stock's name.")
+    market: str = Field(description="KOSPI or KOSDAQ.")
+    sector: str = Field(description="Its sector.")
+
+
 class BacktestResult(_Output):
     engine_version: str = Field(description="backtest.ENGINE_VERSION that produced this.")
     data_version: str = Field(description="FactorPanel.version the run read.")
@@ -45,6 +51,9 @@ class BacktestResult(_Output):
         description="Daily returns; the first is against the initial capital."
     )
     rebalances: list[Rebalance] = Field(description="Every rebalance, in date order.")
+    stocks: dict[str, Stock] = Field(
+        default_factory=dict, description="Name, market and sector of every stock held."
+    )
     statistics: Statistics = Field(description="Summary statistics.")
 
 

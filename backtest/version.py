@@ -3,4 +3,4 @@ different result (results are cached and compared by it)."""
 
 from __future__ import annotations
 
-ENGINE_VERSION = "1.2.0"  # 1.2: statistics.cash_rebalances
+ENGINE_VERSION = "1.3.0"  # 1.3: result.stocks, names of the stocks held; 1.2: cash_rebalances

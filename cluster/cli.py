@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("spec", type=Path)
     run.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
+    report = sub.add_parser("report", help="write a finished run's report: one HTML file "
+                                           "that opens offline")
+    report.add_argument("run_id", metavar="ID", help="the run's id")
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+
     sweep = sub.add_parser("sweep", help="run a sweep from a SweepSpec JSON file")
     sweep.add_argument("spec", type=Path)
     sweep.add_argument("--json", action="store_true")
@@ -100,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that need the database from the start (`db import` opens it only after reading
 # its files, `up` keeps what it starts, `down` / `status` only look).
 USES_DATABASE = frozenset({"db init", "db demo", "keys create", "keys list", "keys revoke",
-                           "prep", "run", "sweep"})
+                           "prep", "run", "sweep", "report"})
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
@@ -119,6 +124,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "prep": commands.prep,
         "run": commands.run,
         "sweep": commands.sweep,
+        "report": commands.report,
     }
 
 

@@ -263,6 +263,34 @@ def bench(options: list[str]) -> int:
     return subprocess.run(command, cwd=checkout).returncode
 
 
+def report(args: argparse.Namespace, settings: Settings) -> int:
+    """The report of a finished run, from the database, as GET /v1/backtests/{id}/report."""
+    import asyncio
+    import uuid
+
+    from serve.database import connect_once
+    from serve.models import backtest_public_json
+    from serve.store.runs import get_run
+    from serve.web.report import render_report
+
+    try:
+        run_id = uuid.UUID(args.run_id)
+    except ValueError:
+        raise CommandError(f'Got "{args.run_id}" for ID: not a run id') from None
+
+    async def read() -> Any:
+        async with connect_once(resolve_database_url(settings)) as conn:
+            return await get_run(conn, owner=None, run_id=run_id)
+
+    run = asyncio.run(read())
+    if run.status != "done" or run.result is None:
+        raise CommandError(f"run {run_id} is {run.status}: only a finished run has a report")
+    html = render_report(backtest_public_json(run).decode(), title=f"QBT report {run_id}")
+    args.output.write_text(html, encoding="utf-8")
+    print(f"wrote {args.output} ({len(html.encode()) / 1e6:.1f} MB, opens offline)")
+    return 0
+
+
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from cluster.lifecycle import up as start
 

@@ -28,6 +28,10 @@ def user_error_message(err: Exception) -> str | None:
     if isinstance(err, psycopg.OperationalError):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return f"database unreachable: {first}"
+    from serve.errors import ServiceError
+
+    if isinstance(err, ServiceError):
+        return err.message
     if isinstance(err, CommandError | SettingsError | ValueError | LookupError | RuntimeError):
         return " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, OSError):

@@ -126,6 +126,7 @@ def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterStat
           f"-d @examples/value_momentum.json '{state.http_url}/v1/backtests?wait=60'")
     if example:
         run_example(state.http_url, key)
+    print(f"\nweb app: {state.http_url}/  sign in with the demo key: {key}")
     return state
 
 

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from serve import handlers
+from serve.headers import SecurityHeaders
 from serve.limits import BodySizeLimit
-from serve.routes import api_router
+from serve.routes import api_router, web
 from serve.service import Service
 
 API_VERSION = "1"
@@ -36,9 +37,13 @@ def create_api(service: Service) -> FastAPI:
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # serve.routes.web serves /docs with Swagger UI's files from a package
+        redoc_url=None,
     )
     app.state.service = service
     app.include_router(api_router())
+    app.include_router(web.router)
     handlers.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=service.options.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

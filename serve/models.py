@@ -159,6 +159,30 @@ class SweepPublic(_Public):
     )
 
 
+class SweepSummary(_Public):
+    id: UUID
+    status: SweepStatus
+    created_at: datetime
+    data_version: str
+    rank_by: str
+    grid: dict[str, list[Any]] = Field(description="The grid the variants were made from.")
+    n_total: int
+    n_done: int
+    n_failed: int
+
+
+class SweepPage(_Public):
+    items: list[SweepSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class SweepVariants(_Public):
+    id: UUID
+    rank_by: str
+    grid: dict[str, list[Any]] = Field(description="Field -> values, in grid order.")
+    variants: list[VariantPublic] = Field(description="Every variant, in grid order.")
+
+
 def timings_of(run: RunRecord) -> Timings:
     created, started, finished = run.created_at, run.started_at, run.finished_at
 

@@ -17,11 +17,12 @@ from serve.database import Conn
 from serve.datasets import Datasets
 from serve.errors import InvalidInputError
 from serve.keys import Owner
-from serve.models import SweepPublic
+from serve.models import SweepPublic, SweepSummary, SweepVariants
 from serve.options import ServiceOptions
 from serve.runs import check_spec
 from serve.store import sweeps as store
 from serve.store.records import QueuedSweep, SweepRecord
+from serve.store.runs import decode_cursor, encode_cursor
 
 
 def checked_variants(
@@ -47,6 +48,15 @@ def checked_variants(
             ) from None
         checked.add(key)
     return [variant.model_dump(mode="json") for variant in variants]
+
+
+def _summary(sweep: SweepRecord) -> SweepSummary:
+    spec = SweepSpec.model_validate(sweep.spec)
+    return SweepSummary.model_validate({
+        "id": sweep.id, "status": sweep_status(sweep), "created_at": sweep.created_at,
+        "data_version": sweep.data_version, "rank_by": spec.rank_by, "grid": spec.grid,
+        "n_total": sweep.n_variants, "n_done": sweep.n_ended, "n_failed": sweep.n_failed,
+    })
 
 
 def sweep_status(sweep: SweepRecord) -> str:
@@ -96,6 +106,30 @@ class Sweeps:
     async def get(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:
         async with self._db() as conn:
             return await sweep_public(conn, owner=owner.name, sweep_id=sweep_id)
+
+    async def list(
+        self, owner: Owner, *, limit: int, cursor: str | None
+    ) -> tuple[list[SweepSummary], str | None]:
+        """The owner's sweeps, newest first, one keyset page."""
+        before = decode_cursor(cursor) if cursor else None
+        async with self._db() as conn:
+            rows = await store.list_sweeps(conn, owner=owner.name, limit=limit, before=before)
+        page = [_summary(row) for row in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        return page, (None if last is None else
+                      encode_cursor(created_at=last.created_at, run_id=last.id))
+
+    async def variants(self, owner: Owner, sweep_id: uuid.UUID) -> SweepVariants:
+        """Every variant with its grid values and statistics (for a heatmap of the grid)."""
+        async with self._db() as conn:
+            sweep, _ = await store.get_sweep(conn, owner=owner.name, sweep_id=sweep_id)
+            rows = await store.all_variants(conn, owner=owner.name, sweep_id=sweep_id)
+        spec = SweepSpec.model_validate(sweep.spec)
+        return SweepVariants.model_validate({
+            "id": sweep.id, "rank_by": spec.rank_by, "grid": spec.grid,
+            "variants": [{**dataclasses.asdict(v), "overrides": overrides_of(spec, v.variant)}
+                         for v in rows],
+        })
 
     async def cancel(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:
         async with self._db() as conn:

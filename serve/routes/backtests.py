@@ -6,11 +6,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from backtest.spec import StrategySpec
 from runtime.names import RunStatus
 from serve.deps import CurrentOwner, IdempotencyKey, ServiceDep, WaitSeconds
+from serve.errors import ConflictError
 from serve.handlers import error_responses
 from serve.models import (
     BacktestAccepted,
@@ -20,6 +21,7 @@ from serve.models import (
     backtest_summary,
 )
 from serve.store.records import RunRecord
+from serve.web.report import render_report, report_csp
 
 router = APIRouter(tags=["backtests"], responses=error_responses(401, 503))
 
@@ -87,6 +89,26 @@ async def get_backtest(
     """Status, timings, statistics, the equity curve (in `result`), data and engine
     versions, error. `?wait=SECONDS` answers as soon as the run ends."""
     return _public(await service.runs.get(owner, run_id, wait_s=wait))
+
+
+@router.get(
+    "/backtests/{run_id}/report",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The report, one HTML file"},
+               **error_responses(404, 409, 422)},
+)
+async def backtest_report(run_id: UUID, owner: CurrentOwner, service: ServiceDep) -> Response:
+    """One self-contained HTML file of a finished run (charts, tables, spec, versions) that
+    opens from disk with no network and no server."""
+    run = await service.runs.get(owner, run_id)
+    if run.status != "done" or run.result is None:
+        raise ConflictError(f'Backtest "{run_id}" is {run.status}: only a finished run has a '
+                            "report", field="id")
+    html = render_report(backtest_public_json(run).decode(), title=f"QBT report {run_id}")
+    return Response(html, media_type="text/html; charset=utf-8", headers={
+        "Content-Security-Policy": report_csp(),
+        "Content-Disposition": f'attachment; filename="qbt-report-{str(run_id)[:8]}.html"',
+    })
 
 
 @router.delete(

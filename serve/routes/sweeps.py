@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from backtest.sweep import SweepSpec
 from serve.deps import CurrentOwner, IdempotencyKey, ServiceDep
 from serve.handlers import error_responses
-from serve.models import SweepAccepted, SweepPublic
+from serve.models import SweepAccepted, SweepPage, SweepPublic, SweepVariants
 
 router = APIRouter(tags=["sweeps"], responses=error_responses(401, 503))
 
@@ -39,6 +40,27 @@ async def submit_sweep(
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+@router.get("/sweeps", response_model=SweepPage, responses=error_responses(422))
+async def list_sweeps(
+    owner: CurrentOwner,
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Sweeps per page.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="From next_cursor.")] = None,
+) -> SweepPage:
+    """The caller's sweeps, newest first, with their progress."""
+    items, next_cursor = await service.sweeps.list(owner, limit=limit, cursor=cursor)
+    return SweepPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/sweeps/{sweep_id}/variants", response_model=SweepVariants, responses=error_responses(404)
+)
+async def sweep_variants(sweep_id: UUID, owner: CurrentOwner,
+                         service: ServiceDep) -> SweepVariants:
+    """Every variant with its grid values, status and statistics, in grid order."""
+    return await service.sweeps.variants(owner, sweep_id)
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepPublic, responses=error_responses(404))

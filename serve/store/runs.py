@@ -127,13 +127,15 @@ async def insert_run(
 
 
 async def get_run(
-    conn: Conn, *, owner: str, run_id: uuid.UUID, with_result: bool = True
+    conn: Conn, *, owner: str | None, run_id: uuid.UUID, with_result: bool = True
 ) -> RunRecord:
-    """The run; its `result` is JSON text (passed through to the answer unparsed)."""
+    """The run; its `result` is JSON text (passed through to the answer unparsed). `owner`
+    None reads any owner's run: only for the operator's CLI (`qbt report`), never HTTP."""
     columns = RUN_COLUMNS + (", result::text AS result" if with_result else ", NULL AS result")
     cur = conn.cursor(row_factory=class_row(RunRecord))
     await cur.execute(
-        f"SELECT {columns} FROM runs WHERE id = %s AND owner = %s", (run_id, owner)
+        f"SELECT {columns} FROM runs WHERE id = %s AND (%s::text IS NULL OR owner = %s)",
+        (run_id, owner, owner),
     )
     record = await cur.fetchone()
     if record is None:

@@ -4,6 +4,7 @@ with progress, cancel. Scoped to the owner like `serve.store.runs`."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import class_row
@@ -92,19 +93,59 @@ async def cancel_sweep(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
         await notify_done(conn, cancelled)
 
 
+SWEEP_WITH_COUNTS = (
+    "SELECT s.id, s.spec, s.n_variants, s.data_version, s.created_at,"
+    " count(*) FILTER (WHERE r.status = 'queued') AS n_queued,"
+    " count(*) FILTER (WHERE r.status = 'running') AS n_running,"
+    " count(*) FILTER (WHERE r.status = 'done') AS n_ok,"
+    " count(*) FILTER (WHERE r.status = 'failed') AS n_failed,"
+    " count(*) FILTER (WHERE r.status = 'cancelled') AS n_cancelled,"
+    " max(r.finished_at) AS last_finished_at"
+)
+
+
+async def list_sweeps(
+    conn: Conn, *, owner: str, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[SweepRecord]:
+    """The owner's sweeps, newest first, `limit` + 1 of them after the keyset `before`."""
+    where, params = "s.owner = %s", [owner]
+    if before is not None:
+        where += " AND (s.created_at, s.id) < (%s, %s)"
+        params += list(before)  # type: ignore[arg-type]
+    cur = conn.cursor(row_factory=class_row(SweepRecord))
+    await cur.execute(
+        f"{SWEEP_WITH_COUNTS} FROM sweeps s JOIN runs r ON r.sweep_id = s.id WHERE {where}"
+        " GROUP BY s.id ORDER BY s.created_at DESC, s.id DESC LIMIT %s",
+        (*params, limit + 1),
+    )
+    return await cur.fetchall()
+
+
+async def all_variants(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> list[VariantRecord]:
+    """Every variant of the owner's sweep, in grid order, whatever its status."""
+    await _owned(conn, owner=owner, sweep_id=sweep_id)
+    cur = conn.cursor(row_factory=class_row(VariantRecord))
+    await cur.execute(
+        "SELECT variant, id AS run_id, status, statistics, error FROM runs"
+        " WHERE sweep_id = %s ORDER BY variant", (sweep_id,),
+    )
+    return await cur.fetchall()
+
+
+async def _owned(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
+    cur = await conn.execute("SELECT 1 FROM sweeps WHERE id = %s AND owner = %s",
+                             (sweep_id, owner))
+    if await cur.fetchone() is None:
+        raise NotFoundError("sweep", str(sweep_id))
+
+
 async def get_sweep(
     conn: Conn, *, owner: str, sweep_id: uuid.UUID
 ) -> tuple[SweepRecord, list[VariantRecord]]:
     """The sweep with its counts by status, and its variants that ran (done or failed)."""
     cur = conn.cursor(row_factory=class_row(SweepRecord))
     await cur.execute(
-        "SELECT s.id, s.spec, s.n_variants, s.data_version, s.created_at,"
-        " count(*) FILTER (WHERE r.status = 'queued') AS n_queued,"
-        " count(*) FILTER (WHERE r.status = 'running') AS n_running,"
-        " count(*) FILTER (WHERE r.status = 'done') AS n_ok,"
-        " count(*) FILTER (WHERE r.status = 'failed') AS n_failed,"
-        " count(*) FILTER (WHERE r.status = 'cancelled') AS n_cancelled,"
-        " max(r.finished_at) AS last_finished_at"
+        SWEEP_WITH_COUNTS +
         " FROM sweeps s JOIN runs r ON r.sweep_id = s.id"
         " WHERE s.id = %s AND s.owner = %s GROUP BY s.id",
         (sweep_id, owner),

@@ -108,10 +108,10 @@ class BacktestSummary(_Public):
     engine_version: str | None = Field(description="Engine version that produced the result.")
     error: str | None = Field(description="Why the run failed (or was retried).")
     statistics: Statistics | None
+    spec: StrategySpec = Field(description="The strategy that runs (or ran).")
 
 
 class BacktestPublic(BacktestSummary):
-    spec: StrategySpec
     sweep_id: UUID | None = Field(description="The sweep this run is a variant of, if any.")
     variant: int | None
     attempts: int = Field(description="Times the run was claimed by the dispatcher.")

@@ -32,13 +32,13 @@ class RunSummary:
     engine_version: str | None
     error: str | None
     statistics: dict[str, Any] | None
+    spec: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class RunRecord(RunSummary):
     """One run; `result` is the BacktestResult's JSON text, passed through unparsed."""
 
-    spec: dict[str, Any]
     sweep_id: uuid.UUID | None
     variant: int | None
     attempts: int

@@ -27,9 +27,9 @@ from serve.errors import (
 from serve.store.records import QueuedRun, RunRecord, RunSummary
 
 SUMMARY_COLUMNS = (
-    "id, status, created_at, finished_at, data_version, engine_version, error, statistics"
+    "id, status, created_at, finished_at, data_version, engine_version, error, statistics, spec"
 )
-RUN_COLUMNS = SUMMARY_COLUMNS + ", spec, sweep_id, variant, attempts, started_at"
+RUN_COLUMNS = SUMMARY_COLUMNS + ", sweep_id, variant, attempts, started_at"
 RETRY_AFTER_S = 5
 
 

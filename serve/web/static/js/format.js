@@ -12,7 +12,7 @@
     if (!isNum(x)) return dash;
     const a = Math.abs(x);
     if (a >= 1e12) return two.format(x / 1e12) + "조";
-    if (a >= 1e8) return two.format(x / 1e8) + "억";
+    if (a >= 1e7) return two.format(x / 1e8) + "억";
     return whole.format(x);
   }
   function pct(x, digits = 2, signed = false) {

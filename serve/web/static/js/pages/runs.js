@@ -39,7 +39,8 @@ export async function render(main, params) {
         h("a", { href: "#/new", text: "Build a backtest" }), " or submit one through the API."));
       return;
     }
-    const headers = ["", "Submitted", "Status", "Total return", "CAGR", "Sharpe", "Max DD", "Data", "Run"];
+    const headers = ["", "Submitted", "Status", "Strategy", "Period", "Total return", "CAGR", "Sharpe",
+                     "Max DD", "Run"];
     table.appendChild(h("table", { class: "grid runs", id: "runs-table" },
       h("thead", {}, h("tr", {}, headers.map((t) => h("th", { text: t })))),
       h("tbody", {}, page.items.map((run) => {
@@ -53,11 +54,12 @@ export async function render(main, params) {
         });
         return h("tr", { dataset: { id: run.id, status: run.status } },
           h("td", {}, box), h("td", { text: F.dateTime(run.created_at) }), h("td", {}, badge(run.status)),
+          h("td", { class: "strategy", text: window.QbtRunView.describe(run.spec) }),
+          h("td", { class: "small", text: `${F.date(run.spec.start)} – ${F.date(run.spec.end)}` }),
           h("td", { class: "num", text: F.stat("total_return", s.total_return) }),
           h("td", { class: "num", text: F.stat("cagr", s.cagr) }),
           h("td", { class: "num", text: F.stat("sharpe", s.sharpe) }),
           h("td", { class: "num", text: F.stat("max_drawdown", s.max_drawdown) }),
-          h("td", { class: "code", text: run.data_version }),
           h("td", {}, h("a", { href: `#/runs/${run.id}`, text: run.id.slice(0, 8) })),
         );
       }))));

@@ -20,45 +20,72 @@ Steps, and where each lives:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backtest.costs import market_columns, sell_tax_rates, trade_rate
-from backtest.result import BacktestResult, equity_returns, nan_free, rebalance_record
+from backtest.result import (
+    BacktestResult,
+    equity_returns,
+    nan_free,
+    rebalance_record,
+    trade_records,
+)
 from backtest.schedule import rebalance_mask
 from backtest.selection import Selection, plan_selections
 from backtest.simulation import Ledger, Rules, WindowData, simulate
 from backtest.spec import StrategySpec
-from backtest.statistics import compute_statistics
+from backtest.statistics import compute_statistics, period_returns
+from backtest.timing import invested_days
 from backtest.validation import validate_against
 from backtest.version import ENGINE_VERSION
-from backtest.window import RunWindow, delistings_by_day, price_relatives
+from backtest.window import RunWindow, delistings_by_day, limit_locks, price_relatives
 
 if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
     from dataprep.panel import FactorPanel
 
 
 def _candidates(selections: list[Selection]) -> np.ndarray:
-    """Panel columns of every stock the plan ever selects: the only ones a run can hold."""
+    """Panel columns of every stock the plan ever ranks: the only ones a run can hold."""
     if not selections:
         return np.zeros(0, dtype=np.intp)
-    return np.unique(np.concatenate([selection.stocks for selection in selections]))
+    return np.unique(np.concatenate([selection.ranked for selection in selections]))
+
+
+def _local(selection: Selection, columns: np.ndarray) -> Selection:
+    """`selection` with its stocks as positions in `columns` (the simulation's columns)."""
+    return replace(
+        selection,
+        stocks=np.searchsorted(columns, selection.stocks),
+        ranked=np.searchsorted(columns, selection.ranked),
+    )
 
 
 def _market(
-    panel: FactorPanel, spec: StrategySpec, *, window: RunWindow, columns: np.ndarray
+    panel: FactorPanel,
+    spec: StrategySpec,
+    *,
+    window: RunWindow,
+    columns: np.ndarray,
+    invested: np.ndarray,
 ) -> WindowData:
     """The window's market data for `columns` only (the simulation's column space)."""
     close = np.take(panel.close[window.first - 1 : window.last + 1], columns, axis=1)
     since_signal = RunWindow(first=1, last=window.n_days)  # rows of `close`
+    relatives = price_relatives(close, since_signal)
+    up, down = limit_locks(close, since_signal, enabled=spec.limit_lock)
     return WindowData(
         close=close[1:],
-        relatives=price_relatives(close, since_signal),
+        relatives=relatives,
         tradable=np.take(panel.tradable[window.rows], columns, axis=1),
         delistings=delistings_by_day(panel.close, window, columns=columns),
         tax_rates=sell_tax_rates(spec.costs.sell_tax, dates=panel.dates[window.rows]),
         tax_columns=market_columns(panel.market[columns]),
+        up_locked=up,
+        down_locked=down,
+        invested=invested,
     )
 
 
@@ -90,8 +117,19 @@ def _result(
             equity_before=trade.equity_before,
             turnover=trade.turnover,
             costs=trade.costs,
+            trades=trade_records(
+                codes=codes[trade.orders.stocks].tolist(),
+                change=trade.orders.change,
+                costs=trade.orders.costs,
+                tax=trade.orders.tax,
+            ),
         )
         for trade in ledger.trades
+    ]
+    events = [
+        {"date": dates[e.day], "code": str(codes[e.stock]), "kind": e.kind, "value": e.value,
+         "pnl": e.pnl}
+        for e in ledger.events
     ]
     statistics = compute_statistics(
         dates=dates,
@@ -103,6 +141,7 @@ def _result(
         holdings=ledger.holdings,
         risk_free_rate=spec.risk_free_rate,
         cash_rebalances=cash_rebalances,
+        exposure=ledger.exposure,
     )
     return BacktestResult.model_validate(
         {
@@ -114,6 +153,14 @@ def _result(
             "benchmark_equity": nan_free(benchmark),
             "returns": equity_returns(ledger.equity, initial=spec.initial_capital),
             "rebalances": rebalances,
+            "exposure": ledger.exposure.tolist(),
+            "monthly_returns": period_returns(
+                dates, ledger.equity, initial=spec.initial_capital, period="month"
+            ),
+            "yearly_returns": period_returns(
+                dates, ledger.equity, initial=spec.initial_capital, period="year"
+            ),
+            "events": events,
             "stocks": _stocks_held(panel, columns=columns, ledger=ledger),
             "statistics": statistics,
         }
@@ -138,21 +185,23 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     Raises `backtest.validation.SpecError` when the spec does not fit the data.
     """
     window = validate_against(spec, panel)
+    invested = invested_days(spec.timing, panel=panel, window=window)
     rebalance = rebalance_mask(panel.dates[window.rows], spec.rebalance)
+    rebalance[1:] |= invested[1:] & ~invested[:-1]  # timing back on: a rebalance day
     selections = plan_selections(spec, panel=panel, rows=window.first + np.flatnonzero(rebalance))
     columns = _candidates(selections)
-    local = [
-        Selection(np.searchsorted(columns, selection.stocks), selection.weights)
-        for selection in selections
-    ]
     rules = Rules(
         initial_capital=spec.initial_capital,
         trade_rate=trade_rate(spec.costs),
         delisting_return=spec.delisting_return,
         stop_loss=spec.stop_loss,
         take_profit=spec.take_profit,
+        top_n=spec.top_n,
+        hold_buffer=spec.hold_buffer,
+        max_weight=spec.max_weight,
     )
-    market = _market(panel, spec, window=window, columns=columns)
+    market = _market(panel, spec, window=window, columns=columns, invested=invested)
+    local = [_local(selection, columns) for selection in selections]
     ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=local)
     empty = sum(1 for selection in selections if len(selection.stocks) == 0)  # nothing eligible
     return _result(

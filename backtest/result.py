@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,14 @@ class Holding(_Output):
     weight: float = Field(description="Position value / equity before that day's trading.")
 
 
+class TradeRecord(_Output):
+    code: str = Field(description="Stock code.")
+    side: Literal["buy", "sell"] = Field(description="buy or sell.")
+    value: float = Field(description="Traded value (KRW), > 0.")
+    costs: float = Field(description="Commission and slippage on it (KRW).")
+    tax: float = Field(description="Securities transaction tax on it (KRW; sells only).")
+
+
 class Rebalance(_Output):
     date: dt.date = Field(description="Rebalance day (trades at its close).")
     holdings: list[Holding] = Field(
@@ -30,6 +39,32 @@ class Rebalance(_Output):
     )
     turnover: float = Field(description="Traded value (buys + sells) / equity before trading.")
     costs: float = Field(description="Costs paid for this rebalance's trades (KRW).")
+    trades: list[TradeRecord] = Field(
+        default_factory=list, description="The trades, buys and sells, in stock-code order."
+    )
+
+
+EventKind = Literal["delisting_sale", "stop_exit", "timing_exit", "halt_blocked", "lock_blocked"]
+
+
+class Event(_Output):
+    date: dt.date = Field(description="The day it happened (at its close).")
+    code: str = Field(description="The stock held.")
+    kind: EventKind = Field(
+        description=(
+            "delisting_sale (sold at close x (1 - delisting_return) on its last trading "
+            "day), stop_exit (stop-loss / take-profit sale), timing_exit (sold when market "
+            "timing turned off), halt_blocked / lock_blocked (a trade a halt or a price-limit "
+            "lock stopped: the position kept its value)."
+        )
+    )
+    value: float = Field(description="Value sold, or value left untraded (KRW).")
+    pnl: float | None = Field(
+        description=(
+            "Its P&L effect (KRW): a delisting sale's haircut and costs; an exit's gain "
+            "since entry at the size sold, after costs; null for a blocked trade."
+        )
+    )
 
 
 class Stock(_Output):
@@ -51,6 +86,18 @@ class BacktestResult(_Output):
         description="Daily returns; the first is against the initial capital."
     )
     rebalances: list[Rebalance] = Field(description="Every rebalance, in date order.")
+    exposure: list[float] = Field(
+        default_factory=list, description="Invested value / equity at each close."
+    )
+    monthly_returns: dict[str, float | None] = Field(
+        default_factory=dict, description='Return of each calendar month ("YYYY-MM").'
+    )
+    yearly_returns: dict[str, float | None] = Field(
+        default_factory=dict, description='Return of each calendar year ("YYYY").'
+    )
+    events: list[Event] = Field(
+        default_factory=list, description="What touched a holding, in date order."
+    )
     stocks: dict[str, Stock] = Field(
         default_factory=dict, description="Name, market and sector of every stock held."
     )
@@ -73,6 +120,7 @@ def rebalance_record(
     equity_before: float,
     turnover: float,
     costs: float,
+    trades: list[dict],
 ) -> dict:
     """One rebalance as plain data; BacktestResult validates it (fast, in pydantic-core)."""
     scale = 1.0 / equity_before if equity_before > 0 else 0.0
@@ -82,7 +130,20 @@ def rebalance_record(
         "holdings": [{"code": c, "weight": w} for c, w in zip(codes, weights, strict=True)],
         "turnover": turnover,
         "costs": costs,
+        "trades": trades,
     }
+
+
+def trade_records(
+    *, codes: list[str], change: np.ndarray, costs: np.ndarray, tax: np.ndarray
+) -> list[dict]:
+    """The trades of one rebalance (signed values: + buy, - sell), in stock-code order."""
+    rows = zip(codes, change.tolist(), costs.tolist(), tax.tolist(), strict=True)
+    return sorted(
+        ({"code": c, "side": "buy" if v > 0 else "sell", "value": abs(v), "costs": k, "tax": x}
+         for c, v, k, x in rows),
+        key=lambda trade: trade["code"],
+    )
 
 
 def equity_returns(equity: np.ndarray, *, initial: float) -> list[float | None]:

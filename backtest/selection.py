@@ -15,14 +15,17 @@ import numpy as np
 from backtest.ranking import percentile_pass, ranked_percentiles
 from backtest.spec import (
     AVG_TRADING_VALUE,
+    EARNINGS,
+    KIND_EXCLUSIONS,
     MARKET_CAP,
+    STATUS_EXCLUSIONS,
     VOLATILITY,
     PercentileFilter,
     RangeFilter,
     StrategySpec,
     Universe,
 )
-from dataprep.panel import delisting_days
+from dataprep.panel import STATUS_BITS, delisting_days
 
 if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
     from dataprep.panel import FactorPanel
@@ -34,25 +37,52 @@ SCORE_DECIMALS = 12  # normalised scores equal to 12 decimals tie (float noise)
 @dataclass(frozen=True)
 class Selection:
     """One rebalance day's targets: panel stock columns, best first, and their weights as
-    fractions of the budget (sum <= 1; below 1 only when `max_weight` caps)."""
+    fractions of the budget (sum <= 1; below 1 only when `max_weight` caps).
+
+    With a holding buffer the portfolio decides among `ranked`: the eligible stocks ranked
+    within top_n + hold_buffer, best first, with their weighting `sizes` (None: equal);
+    without one `ranked` is `stocks`. `scores` are the normalised scores of `ranked`.
+    """
 
     stocks: np.ndarray
     weights: np.ndarray
+    ranked: np.ndarray
+    scores: np.ndarray
+    sizes: np.ndarray | None = None
 
 
-def static_mask(universe: Universe, *, market: np.ndarray, sector: np.ndarray) -> np.ndarray:
-    """Bool [n_stocks]: in the chosen markets and not in an excluded sector."""
+def static_mask(
+    universe: Universe, *, market: np.ndarray, sector: np.ndarray, kind: np.ndarray
+) -> np.ndarray:
+    """Bool [n_stocks]: in the chosen markets, not in an excluded sector, not of an excluded
+    kind (preferred, spac, reit)."""
     keep = np.ones(len(market), dtype=bool)
     if universe.markets != "both":
         keep &= np.asarray(market) == universe.markets
     if universe.exclude_sectors:
         keep &= ~np.isin(np.asarray(sector), universe.exclude_sectors)
+    kinds = [k for k in KIND_EXCLUSIONS if k in universe.exclusions()]
+    if kinds:
+        keep &= ~np.isin(np.asarray(kind), kinds)
     return keep
 
 
-def signal_values(panel: FactorPanel, *, names: list[str], rows: np.ndarray) -> dict:
-    """Factor name -> its values on the day before each of `rows` ([n_rows, n_stocks])."""
-    return {name: panel.factor(name)[rows - 1] for name in names}
+def status_bits(universe: Universe) -> int:
+    """The STATUS_BITS a stock must not carry on the signal day."""
+    return sum(STATUS_BITS[s] for s in STATUS_EXCLUSIONS if s in universe.exclusions())
+
+
+def signal_values(panel: FactorPanel, *, names: list[str], signal_rows: np.ndarray) -> dict:
+    """Factor name -> its values on each of `signal_rows` ([n_rows, n_stocks])."""
+    return {name: panel.factor(name)[signal_rows] for name in names}
+
+
+def trading_mask(panel: FactorPanel, rows: np.ndarray) -> np.ndarray:
+    """Bool [n_rows, n_stocks]: can be traded on rebalance row d: tradable on d and d-1 and
+    not on its last trading day."""
+    trading = panel.tradable[rows] & panel.tradable[rows - 1]
+    trading &= ~delisting_days(panel.close, rows)
+    return trading
 
 
 def _bound(value: float, like: np.ndarray) -> np.floating:
@@ -60,22 +90,33 @@ def _bound(value: float, like: np.ndarray) -> np.floating:
 
 
 def eligibility(
-    spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray, signals: dict
+    spec: StrategySpec,
+    *,
+    panel: FactorPanel,
+    signal_rows: np.ndarray,
+    signals: dict,
+    trading: np.ndarray,
 ) -> np.ndarray:
-    """Bool [n_rows, n_stocks]: eligible on each rebalance row (DESIGN.md): chosen markets
-    and sectors, tradable on d and d-1, not on its last trading day, every factor used
-    non-NaN on d-1, universe minimums and filters; percentile filters are computed among
-    the stocks passing everything else, each independently, and all must pass.
+    """Bool [n_rows, n_stocks]: eligible on the rebalance day after each of `signal_rows`
+    (DESIGN.md): chosen markets, sectors and kinds, no excluded designation on the signal
+    day, `trading` (see `trading_mask`), every factor used non-NaN on the signal day,
+    universe minimums, not loss-making when excluded, and filters; percentile filters are
+    computed among the stocks passing everything else, each independently, and all must
+    pass.
 
     Weighting factors count as used: market_cap needs MARKET_CAP > 0 and inverse_vol needs
     VOL_60D > 0 on d-1.
     """
-    keep = static_mask(spec.universe, market=panel.market, sector=panel.sector)[None, :]
-    keep = keep & panel.tradable[rows] & panel.tradable[rows - 1]
-    keep &= ~delisting_days(panel.close, rows)  # never eligible on its last trading day
+    universe = spec.universe
+    keep = static_mask(universe, market=panel.market, sector=panel.sector, kind=panel.kind)
+    keep = keep[None, :] & trading
+    barred = status_bits(universe)
+    if barred:
+        keep &= (panel.status[signal_rows] & np.uint8(barred)) == 0
     for values in signals.values():
         keep &= ~np.isnan(values)
-    universe = spec.universe
+    if "loss_making" in universe.exclusions():
+        keep &= signals[EARNINGS] > 0
     if universe.min_market_cap is not None:
         cap = signals[MARKET_CAP]
         keep &= cap >= _bound(universe.min_market_cap, cap)
@@ -142,7 +183,7 @@ def pick_top(
 
 
 def target_weights(
-    spec: StrategySpec, *, rows: np.ndarray, size: np.ndarray | None, n_rows: int
+    rows: np.ndarray, *, size: np.ndarray | None, n_rows: int, max_weight: float | None
 ) -> np.ndarray:
     """Fractions of the budget for picks in `rows` (grouped by row): equal, or proportional
     to `size` (market cap, 1/volatility; one value per pick), each capped at `max_weight`
@@ -151,8 +192,8 @@ def target_weights(
         weights = 1.0 / np.bincount(rows, minlength=n_rows)[rows]
     else:
         weights = size / np.bincount(rows, weights=size, minlength=n_rows)[rows]
-    if spec.max_weight is not None:
-        weights = np.minimum(weights, spec.max_weight)
+    if max_weight is not None:
+        weights = np.minimum(weights, max_weight)
     return weights
 
 
@@ -168,23 +209,62 @@ def _sizes(spec: StrategySpec, signals: dict) -> np.ndarray | None:
 
 def plan_selections(spec: StrategySpec, *, panel: FactorPanel, rows: np.ndarray) -> list[Selection]:
     """One Selection per rebalance row (`rows`: panel row indices, each >= 1)."""
-    names = list(spec.factors_used())
-    code_rank = np.argsort(np.argsort(panel.codes, kind="stable"), kind="stable")
     plans: list[Selection] = []
     for begin in range(0, len(rows), CHUNK_ROWS):
         block = rows[begin : begin + CHUNK_ROWS]
-        signals = signal_values(panel, names=names, rows=block)
-        eligible = eligibility(spec, panel=panel, rows=block, signals=signals)
-        score = scores(spec, signals=signals, eligible=eligible)
-        picked_rows, stocks = pick_top(
-            score, eligible=eligible, code_rank=code_rank, top_n=spec.top_n
-        )
-        sizes = _sizes(spec, signals)
-        size = None if sizes is None else sizes[picked_rows, stocks].astype(np.float64)
-        weights = target_weights(spec, rows=picked_rows, size=size, n_rows=len(block))
-        bounds = np.searchsorted(picked_rows, np.arange(len(block) + 1))
-        plans.extend(
-            Selection(stocks[lo:hi], weights[lo:hi])
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        )
+        plans += select(spec, panel=panel, signal_rows=block - 1,
+                        trading=trading_mask(panel, block))
     return plans
+
+
+def select(
+    spec: StrategySpec, *, panel: FactorPanel, signal_rows: np.ndarray, trading: np.ndarray
+) -> list[Selection]:
+    """One Selection for the day after each of `signal_rows`, `trading` [n_rows, n_stocks]
+    saying which stocks can trade that day."""
+    names = list(spec.factors_used())
+    code_rank = np.argsort(np.argsort(panel.codes, kind="stable"), kind="stable")
+    n_rows = len(signal_rows)
+    signals = signal_values(panel, names=names, signal_rows=signal_rows)
+    eligible = eligibility(spec, panel=panel, signal_rows=signal_rows, signals=signals,
+                           trading=trading)
+    score = scores(spec, signals=signals, eligible=eligible)
+    depth = spec.top_n + spec.hold_buffer
+    rows, ranked = pick_top(score, eligible=eligible, code_rank=code_rank, top_n=depth)
+    bounds = np.searchsorted(rows, np.arange(n_rows + 1))
+    top = np.arange(len(rows)) - bounds[rows] < spec.top_n  # the first top_n of each row
+    sizes = _sizes(spec, signals)
+    size = None if sizes is None else sizes[rows, ranked].astype(np.float64)
+    weights = target_weights(rows[top], size=None if size is None else size[top],
+                             n_rows=n_rows, max_weight=spec.max_weight)
+    ranked_score = score[rows, ranked]
+    top_bounds = np.searchsorted(rows[top], np.arange(n_rows + 1))
+    stocks = ranked[top]
+    return [
+        Selection(
+            stocks=stocks[top_bounds[r] : top_bounds[r + 1]],
+            weights=weights[top_bounds[r] : top_bounds[r + 1]],
+            ranked=ranked[bounds[r] : bounds[r + 1]],
+            scores=ranked_score[bounds[r] : bounds[r + 1]],
+            sizes=None if size is None else size[bounds[r] : bounds[r + 1]],
+        )
+        for r in range(n_rows)
+    ]
+
+
+def buffered(
+    selection: Selection, *, held: np.ndarray, top_n: int, max_weight: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(stocks, weights) with a holding buffer: the held stocks among `selection.ranked`
+    (ranked within top_n + hold_buffer) are kept, at most top_n of them, best first; the
+    remaining slots go to the best-ranked stocks not held; weights are then computed for
+    the kept and new stocks alike (in rank order)."""
+    ranked = selection.ranked
+    mine = held[ranked]
+    kept = np.flatnonzero(mine)[:top_n]
+    new = np.flatnonzero(~mine)[: top_n - len(kept)]
+    chosen = np.sort(np.concatenate((kept, new)))  # positions in rank order
+    sizes = None if selection.sizes is None else selection.sizes[chosen]
+    rows = np.zeros(len(chosen), dtype=np.intp)
+    weights = target_weights(rows, size=sizes, n_rows=1, max_weight=max_weight)
+    return ranked[chosen], weights

@@ -22,7 +22,14 @@ from pydantic import (
 
 from runtime.names import Market
 
-RebalanceRule = Literal["daily", "weekly", "monthly", "quarterly"]
+RebalanceRule = Literal["daily", "weekly", "monthly", "quarterly", "semiannual", "annual"]
+Exclusion = Literal["preferred", "spac", "reit", "administrative", "warning", "caution",
+                    "liquidation", "loss_making"]
+KIND_EXCLUSIONS = ("preferred", "spac", "reit")  # by stocks.kind
+STATUS_EXCLUSIONS = ("administrative", "warning", "caution", "liquidation")  # by stock_status
+PRESETS: dict[str, tuple[Exclusion, ...]] = {
+    "standard": ("preferred", "spac", "reit", "administrative", "warning", "liquidation"),
+}
 Weighting = Literal["equal", "market_cap", "inverse_vol"]
 
 MAX_BPS = 1_000.0  # 10 %: anything above is a typo, not a cost
@@ -33,6 +40,7 @@ MAX_REBALANCE_DAYS = 10_000
 MARKET_CAP = "MARKET_CAP"
 AVG_TRADING_VALUE = "AVG_TRADING_VALUE_20D"
 VOLATILITY = "VOL_60D"
+EARNINGS = "EARNINGS_YIELD"  # TTM net income / market cap: <= 0 or unknown is loss-making
 
 
 class _Model(BaseModel):
@@ -63,6 +71,26 @@ class Universe(_Model):
             f"Minimum {AVG_TRADING_VALUE} (KRW) on the signal day; null means no minimum."
         ),
     )
+    exclude: list[Exclusion] = Field(
+        default_factory=list,
+        description=(
+            "Never hold, judged on the signal day: preferred, spac, reit (by the stock's "
+            "kind), administrative (관리종목), warning (투자경고/위험), caution (투자주의), "
+            f"liquidation (정리매매) (by its KRX designations), loss_making ({EARNINGS} <= 0 "
+            "or unknown: TTM net income <= 0 or none)."
+        ),
+    )
+    preset: Literal["standard"] | None = Field(
+        default=None,
+        description=(
+            "standard: exclude preferred, spac, reit, administrative, warning and "
+            "liquidation (on top of `exclude`)."
+        ),
+    )
+
+    def exclusions(self) -> frozenset[str]:
+        """`exclude` and the preset's, together."""
+        return frozenset(self.exclude) | frozenset(PRESETS.get(self.preset or "", ()))
 
 
 class RangeFilter(_Model):
@@ -192,6 +220,44 @@ class Costs(_Model):
 
 
 RebalanceEvery = Annotated[int, Field(strict=True, ge=1, le=MAX_REBALANCE_DAYS)]
+Month = Annotated[int, Field(strict=True, ge=1, le=12)]
+
+
+class MonthsSchedule(_Model):
+    """Fixed months: the `day`-th trading day (1-based) of each listed month, e.g. after the
+    disclosure deadlines ({"months": [4, 6, 9, 12], "day": 1})."""
+
+    months: list[Month] = Field(min_length=1, max_length=12, description="Months, 1-12.")
+    day: int = Field(default=1, ge=1, le=23, description="Trading day of the month, 1-based.")
+
+    @field_validator("months")
+    @classmethod
+    def _distinct(cls, months: list[int]) -> list[int]:
+        if len(set(months)) != len(months):
+            raise ValueError(f"months {months} repeat a month")
+        return sorted(months)
+
+
+class Timing(_Model):
+    """Market timing: invested only while on. An index trend ({"index", "ma_days"}: on while
+    index(d-1) >= its ma_days-day mean at d-1), a season ({"months"}: on in those months),
+    or both (on when both are)."""
+
+    index: Market | None = Field(default=None, description="Index of the trend rule.")
+    ma_days: int | None = Field(
+        default=None, ge=2, le=1000, description="Days of the index's moving average."
+    )
+    months: list[Month] | None = Field(
+        default=None, min_length=1, max_length=12, description="Months invested, 1-12."
+    )
+
+    @model_validator(mode="after")
+    def _a_rule(self) -> Timing:
+        if (self.index is None) != (self.ma_days is None):
+            raise ValueError("timing needs both index and ma_days for the trend rule")
+        if self.index is None and self.months is None:
+            raise ValueError("timing needs index and ma_days, months, or both")
+        return self
 
 
 class StrategySpec(_Model):
@@ -220,11 +286,35 @@ class StrategySpec(_Model):
             f"inverse_vol (proportional to 1/{VOLATILITY})."
         ),
     )
-    rebalance: RebalanceRule | RebalanceEvery = Field(
+    rebalance: RebalanceRule | RebalanceEvery | MonthsSchedule = Field(
         default="monthly",
         description=(
-            "daily, weekly (first trading day of each ISO week), monthly, quarterly, "
-            "or every N trading days from the first."
+            "daily, weekly (first trading day of each ISO week), monthly, quarterly (Jan, "
+            "Apr, Jul, Oct), semiannual (Jan, Jul), annual (Jan), every N trading days from "
+            'the first, or {"months": [...], "day": k}: the k-th trading day of each listed '
+            "month."
+        ),
+    )
+    hold_buffer: int = Field(
+        default=0, ge=0, le=MAX_TOP_N,
+        description=(
+            "A held, eligible stock ranked within top_n + hold_buffer is kept; the other "
+            "slots go to the best-ranked stocks not held (cuts turnover)."
+        ),
+    )
+    limit_lock: bool = Field(
+        default=True,
+        description=(
+            "A close within 0.5 points of the +30 % limit cannot be bought or added to, "
+            "one within 0.5 points of -30 % cannot be sold or reduced (it keeps its value "
+            "that day, as a halted one does)."
+        ),
+    )
+    timing: Timing | None = Field(
+        default=None,
+        description=(
+            "Market timing; on the day it turns off every position is sold at the close, "
+            "while off nothing is bought, and the first day on again is a rebalance day."
         ),
     )
     costs: Costs = Field(default_factory=Costs, description="Commission, slippage, sell tax.")
@@ -289,4 +379,6 @@ class StrategySpec(_Model):
             used.setdefault(MARKET_CAP, "weighting")
         elif self.weighting == "inverse_vol":
             used.setdefault(VOLATILITY, "weighting")
+        if "loss_making" in self.universe.exclusions():
+            used.setdefault(EARNINGS, "universe.exclude")
         return used

@@ -136,6 +136,23 @@ def information_ratio(returns: np.ndarray, benchmark: np.ndarray) -> float:
     return float(active.mean() * DAYS_PER_YEAR / error)
 
 
+def period_returns(dates: list[date], equity: np.ndarray, *, initial: float,
+                   period: str) -> dict[str, float | None]:
+    """Return of each calendar month ("YYYY-MM") or year ("YYYY") the run touches: equity
+    at its last close over equity at the previous period's last close (the initial capital
+    for the first) - 1; a partial first or last period counts its days only."""
+    if len(dates) == 0:
+        return {}
+    unit = "datetime64[M]" if period == "month" else "datetime64[Y]"
+    keys = np.array(dates, dtype="datetime64[D]").astype(unit)
+    ends = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
+    closes = equity[ends]
+    before = np.concatenate(([initial], closes[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = closes / before - 1.0
+    return {str(keys[i]): finite(v) for i, v in zip(ends, values, strict=True)}
+
+
 class Statistics(BaseModel):
     """Summary of one run; see the module docstring for conventions."""
 
@@ -203,6 +220,16 @@ class Statistics(BaseModel):
     )
     tracking_error: float | None = Field(description="std(r - b) x sqrt(252).")
     information_ratio: float | None = Field(description="mean(r - b) x 252 / tracking_error.")
+    exposure: float | None = Field(
+        default=None,
+        description="Mean invested share: mean over the closes of invested value / equity.",
+    )
+    best_month: float | None = Field(
+        default=None, description="Highest calendar-month return (partial months count)."
+    )
+    worst_month: float | None = Field(
+        default=None, description="Lowest calendar-month return (partial months count)."
+    )
 
 
 def compute_statistics(
@@ -216,9 +243,11 @@ def compute_statistics(
     holdings: np.ndarray,
     risk_free_rate: float,
     cash_rebalances: int,
+    exposure: np.ndarray | None = None,
 ) -> Statistics:
     """All statistics of one run from its daily arrays; `cash_rebalances` counts the
-    rebalance days on which nothing was eligible."""
+    rebalance days on which nothing was eligible; `exposure`: invested value / equity at
+    each close (None: unknown)."""
     n_days = len(equity)
     returns = returns_from_equity(equity, initial=initial_capital)
     benchmark = returns_from_equity(benchmark_equity, initial=initial_capital)
@@ -228,6 +257,8 @@ def compute_statistics(
     depth, peak, trough = max_drawdown(equity, initial=initial_capital)
     beta, alpha_daily = beta_alpha(returns, benchmark, risk_free_daily=rf)
     mean_turnover = float(turnovers.mean()) if len(turnovers) else math.nan
+    monthly = period_returns(dates, equity, initial=initial_capital, period="month")
+    months = [value for value in monthly.values() if value is not None]
     return Statistics(
         n_days=n_days,
         n_rebalances=len(turnovers),
@@ -252,4 +283,7 @@ def compute_statistics(
         alpha_compounded=finite((1.0 + alpha_daily) ** DAYS_PER_YEAR - 1.0),
         tracking_error=finite(tracking_error(returns, benchmark)),
         information_ratio=finite(information_ratio(returns, benchmark)),
+        exposure=finite(exposure.mean()) if exposure is not None and len(exposure) else None,
+        best_month=max(months, default=None),
+        worst_month=min(months, default=None),
     )

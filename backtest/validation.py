@@ -112,4 +112,11 @@ def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
             f'Got "{spec.benchmark}" for benchmark: no such index in the data; known: '
             + ", ".join(sorted(panel.benchmarks)),
         )
+    timing = spec.timing.index if spec.timing is not None else None
+    if timing is not None and timing not in panel.benchmarks:
+        raise SpecError(
+            "timing.index",
+            f'Got "{timing}" for timing.index: no such index in the data; known: '
+            + ", ".join(sorted(panel.benchmarks)),
+        )
     return _check_window(spec, panel)

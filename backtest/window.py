@@ -39,6 +39,25 @@ def price_relatives(close: np.ndarray, window: RunWindow) -> np.ndarray:
     return out
 
 
+LIMIT = 0.30  # KRX daily price limit since 2015-06-15
+LIMIT_TOLERANCE = 0.005  # within 0.5 percentage points of the limit counts as locked
+_FLOAT_SLACK = 1e-9  # 12.95 / 10 - 1 is 0.29499999999999993 in floating point
+
+
+def limit_locks(
+    close: np.ndarray, window: RunWindow, *, enabled: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(up, down) bool [n_days, n_columns]: close(t) within `LIMIT_TOLERANCE` of +30 % /
+    -30 % against close(t-1) (limit-up: cannot be bought or added to; limit-down: cannot be
+    sold or reduced); all False when not `enabled` or either close is missing."""
+    today = close[window.rows]
+    if not enabled:
+        return np.zeros(today.shape, dtype=bool), np.zeros(today.shape, dtype=bool)
+    move = price_relatives(close, window) - 1.0  # 0 where either close is missing
+    edge = LIMIT - LIMIT_TOLERANCE - _FLOAT_SLACK
+    return move >= edge, move <= -edge
+
+
 def delisting_rows(
     close: np.ndarray, window: RunWindow, *, columns: np.ndarray | None = None
 ) -> np.ndarray:

@@ -8,6 +8,8 @@ from datetime import date
 
 import polars as pl
 
+from dataprep.tables import STATUS_SCHEMA
+
 
 @dataclass(frozen=True, eq=False)
 class MarketFrames:
@@ -32,6 +34,8 @@ class MarketFrames:
     statements_from: date
     version: str  # the data version; with "-START-END" when only a window of it is loaded
     rows_read: dict[str, int] = field(default_factory=dict)  # rows each query answered
+    status: pl.DataFrame = field(  # KRX designations in force on some loaded day
+        default_factory=lambda: pl.DataFrame(schema=STATUS_SCHEMA))
 
     @property
     def first_loaded(self) -> date:

@@ -27,7 +27,13 @@ import psycopg
 from psycopg import sql
 
 from dataprep.frames import MarketFrames
-from dataprep.tables import FINANCIALS_SCHEMA, INDEXES_SCHEMA, MARKET_TABLES, STOCKS_SCHEMA
+from dataprep.tables import (
+    FINANCIALS_SCHEMA,
+    INDEXES_SCHEMA,
+    MARKET_TABLES,
+    STATUS_SCHEMA,
+    STOCKS_SCHEMA,
+)
 
 PG_EPOCH_DAYS = 10_957  # 2000-01-01 (PostgreSQL's binary date epoch) in days since 1970-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00"
@@ -111,6 +117,7 @@ def load_market(
         prices = load_prices(conn, codes=stocks["code"], first=first, end=end)
         financials = load_financials(conn, statements_from=statements_from, end=end)
         index_prices = load_index_prices(conn, first=first, end=end)
+        status = load_status(conn, first=first, end=end)
         version = data_version(conn)
         if (start, end) != (calendar[0], calendar[-1]):  # a window of the data, not all of it
             version = f"{version}-{start:%Y%m%d}-{end:%Y%m%d}"
@@ -122,6 +129,7 @@ def load_market(
         prices=prices,
         financials=financials,
         index_prices=index_prices,
+        status=status,
         statements_from=statements_from,
         version=version,
         rows_read={
@@ -130,6 +138,7 @@ def load_market(
             "stock_prices": prices.height,
             "financials": financials.height,
             "index_prices": index_prices.height,
+            "stock_status": status.height,
             "data_version": 1,
         },
     )
@@ -224,6 +233,16 @@ def load_index_prices(conn: psycopg.Connection, *, first: date, end: date) -> pl
         " ORDER BY index_code, date"
     ).format(first=sql.Literal(first), end=sql.Literal(end))
     return _copy_csv(conn, query, schema=INDEXES_SCHEMA)
+
+
+def load_status(conn: psycopg.Connection, *, first: date, end: date) -> pl.DataFrame:
+    """The designations in force on some day of [first, end]."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, STATUS_SCHEMA))
+    query = sql.SQL(
+        "SELECT {columns} FROM stock_status WHERE start_date <= {end}"
+        " AND (end_date IS NULL OR end_date >= {first}) ORDER BY code, start_date"
+    ).format(columns=columns, first=sql.Literal(first), end=sql.Literal(end))
+    return _copy_csv(conn, query, schema=STATUS_SCHEMA)
 
 
 def _require_tables(conn: psycopg.Connection) -> None:

@@ -92,6 +92,10 @@ def coverage_rows(index: PanelIndex | FactorPanel) -> dict[str, dict[str, object
     }
 
 
+# Bits of FactorPanel.status: the KRX designations in force on a day (stock_status).
+STATUS_BITS: dict[str, int] = {"administrative": 1, "warning": 2, "caution": 4, "liquidation": 8}
+
+
 @dataclass(frozen=True, eq=False)
 class PanelIndex:
     """What a spec is validated against, without the panel's arrays: its version, trading
@@ -126,6 +130,10 @@ class FactorPanel:
 
     `coverage`: factor name -> FactorCoverage; computed from the arrays at construction when
     not given (then without missing inputs, which only the loaded data can tell).
+
+    `kind` [n_stocks]: common, preferred, spac, reit or other (default all common).
+    `status` uint8 [n_days, n_stocks]: the designations in force that day, as STATUS_BITS
+    (default none): what the engine needs per stock and day, in one byte.
     """
 
     version: str
@@ -141,10 +149,16 @@ class FactorPanel:
     tradable: np.ndarray
     benchmarks: dict[str, np.ndarray]
     coverage: Mapping[str, FactorCoverage] = field(default_factory=dict)
+    kind: np.ndarray | None = None
+    status: np.ndarray | None = None
     _factor_index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n_days, n_stocks = len(self.dates), len(self.codes)
+        if self.kind is None:
+            object.__setattr__(self, "kind", np.full(n_stocks, "common"))
+        if self.status is None:
+            object.__setattr__(self, "status", np.zeros((n_days, n_stocks), dtype=np.uint8))
         expected = {
             "values": (len(self.factor_names), n_days, n_stocks),
             "close": (n_days, n_stocks),
@@ -153,6 +167,8 @@ class FactorPanel:
             "market": (n_stocks,),
             "sector": (n_stocks,),
             "names": (n_stocks,),
+            "kind": (n_stocks,),
+            "status": (n_days, n_stocks),
         }
         for name, shape in expected.items():
             actual = getattr(self, name).shape
@@ -187,6 +203,7 @@ class FactorPanel:
     def nbytes(self) -> int:
         arrays = [self.values, self.close, self.returns, self.tradable, self.dates, self.codes]
         arrays += [self.names, self.market, self.sector, *self.benchmarks.values()]
+        arrays += [self.kind, self.status]  # type: ignore[list-item]
         return int(sum(a.nbytes for a in arrays))
 
     def index(self) -> PanelIndex:
@@ -232,6 +249,8 @@ class FactorPanel:
                 self.tradable,
                 self.benchmarks,
                 dict(self.coverage),
+                self.kind,
+                self.status,
             ),
         )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -37,7 +38,7 @@ from dataprep.factors.inputs import (
 from dataprep.factors.ops import BY
 from dataprep.factors.registry import FactorSpec
 from dataprep.frames import MarketFrames
-from dataprep.panel import FactorPanel, factor_coverage
+from dataprep.panel import STATUS_BITS, FactorPanel, factor_coverage
 from runtime.names import MARKETS
 
 BATCH = 6  # factors per lazy select: parallel enough, bounded memory
@@ -91,7 +92,35 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
         tradable=_panel_view(grid.tradable, grid.offset),
         benchmarks=benchmarks(frames, offset=grid.offset),
         coverage=coverage,
+        kind=_unicode(stocks["kind"]) if "kind" in stocks.columns else None,
+        status=status_mask(frames.status, codes=_unicode(stocks["code"]), dates=dates),
     )
+
+
+def status_mask(status: pl.DataFrame, *, codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """uint8 [n_days, n_stocks]: the STATUS_BITS of the designations in force each day
+    (start_date <= day <= end_date, no end: still in force). Vectorised: +1 at each spell's
+    first row and -1 after its last, summed down the days, per bit."""
+    mask = np.zeros((len(dates), len(codes)), dtype=np.uint8)
+    if status.height == 0:
+        return mask
+    column = {code: i for i, code in enumerate(codes.tolist())}
+    known = status.filter(pl.col("code").is_in(list(column)))
+    cols = np.array([column[c] for c in known["code"].to_list()], dtype=np.intp)
+    starts = known["start_date"].to_numpy().astype("datetime64[D]")
+    ends = known["end_date"].fill_null(date.max).to_numpy().astype("datetime64[D]")
+    first = np.searchsorted(dates, starts, side="left")
+    after = np.searchsorted(dates, ends, side="right")
+    kinds = known["status"].to_numpy()
+    for name, bit in STATUS_BITS.items():
+        chosen = kinds == name
+        if not chosen.any():
+            continue
+        spells = np.zeros((len(dates) + 1, len(codes)), dtype=np.int32)
+        np.add.at(spells, (first[chosen], cols[chosen]), 1)
+        np.add.at(spells, (after[chosen], cols[chosen]), -1)
+        mask |= (np.cumsum(spells[:-1], axis=0) > 0).astype(np.uint8) * np.uint8(bit)
+    return mask
 
 
 def _all_null(series: pl.Series) -> bool:

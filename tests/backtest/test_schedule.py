@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from backtest import run_backtest
 from backtest.schedule import rebalance_mask
+from backtest.spec import MonthsSchedule
 from tests.backtest.toy import flat, toy_panel, toy_spec
 
 
@@ -66,3 +68,34 @@ def test_a_run_rebalances_on_its_schedule(rule, expected):
     panel = toy_panel(close=flat(11, 2), factors={"F": flat(11, 2)}, dates=dates)
     result = run_backtest(toy_spec(panel, rebalance=rule, top_n=2), panel)
     assert [str(r.date) for r in result.rebalances] == expected
+
+
+def test_semiannual_and_annual_are_the_first_trading_days_of_january_and_july():
+    dates = days(
+        "2024-06-28", "2024-07-01", "2024-07-02", "2024-10-01", "2025-01-02", "2025-01-03",
+        "2025-07-01",
+    )  # fmt: skip
+    assert picked(dates, "semiannual") == ["2024-06-28", "2024-07-01", "2025-01-02", "2025-07-01"]
+    assert picked(dates, "annual") == ["2024-06-28", "2025-01-02"]
+
+
+def test_months_schedule_is_the_kth_trading_day_of_each_listed_month():
+    # April 2024: 1st, 2nd, 3rd trading days are 04-01, 04-02, 04-04 (04-03 a holiday here).
+    dates = days(
+        "2024-03-28", "2024-04-01", "2024-04-02", "2024-04-04", "2024-05-02", "2024-05-03",
+        "2024-05-07", "2024-06-03", "2024-06-04", "2024-06-05",
+    )  # fmt: skip
+    rule = MonthsSchedule(months=[6, 4], day=3)
+    assert rule.months == [4, 6]
+    assert picked(dates, rule) == ["2024-03-28", "2024-04-04", "2024-06-05"]
+    # A month with fewer trading days than `day` has no rebalance.
+    assert picked(
+        days("2024-04-01", "2024-04-02", "2024-05-02"), MonthsSchedule(months=[4], day=3)
+    ) == ["2024-04-01"]
+
+
+def test_months_schedule_refuses_repeats_and_bad_months():
+    with pytest.raises(ValidationError, match="repeat"):
+        MonthsSchedule(months=[4, 4])
+    with pytest.raises(ValidationError, match="less than or equal to 12"):
+        MonthsSchedule(months=[13])

@@ -31,6 +31,8 @@ def toy_panel(
     tradable: Sequence[Sequence[bool]] | None = None,
     benchmark: Sequence[float] | None = None,
     engine_factors: bool = True,
+    kind: Sequence[str] | None = None,
+    status: Sequence[Sequence[int]] | None = None,
 ) -> FactorPanel:
     """A read-only panel (so a test fails if the engine writes to its input).
 
@@ -38,7 +40,8 @@ def toy_panel(
     the engine factors MARKET_CAP, AVG_TRADING_VALUE_20D and VOL_60D default to 1.0 where
     the stock has a close (none if `engine_factors` is False); codes default to "A", "B",
     ...; dates to weekdays from 2024-01-02; markets to KOSPI; sectors to "Tech"; the
-    benchmark to 100 flat.
+    benchmark to 100 flat; `kind` to all common; `status` [n_days][n_stocks] (STATUS_BITS)
+    to none.
     """
     closes = np.asarray(close, dtype=np.float64)
     n_days, n_stocks = closes.shape
@@ -62,16 +65,20 @@ def toy_panel(
         returns=returns,
         tradable=np.asarray(tradable, dtype=bool) if tradable is not None else listed,
         benchmarks={"KOSPI": index, "KOSDAQ": index.copy()},
+        kind=np.array(kind) if kind is not None else None,
+        status=np.asarray(status, dtype=np.uint8) if status is not None else None,
     )
     arrays = [panel.values, panel.close, panel.returns, panel.tradable, panel.dates]
-    for array in [*arrays, panel.codes, panel.market, panel.sector, index]:
+    for array in [*arrays, panel.codes, panel.market, panel.sector, panel.kind, panel.status,
+                  index]:
         array.setflags(write=False)
     return panel
 
 
 def toy_spec(panel: FactorPanel, **fields: Any) -> StrategySpec:
     """A spec over the whole panel but its first day, zero costs, capital 1000, top_n 1,
-    ranked by factor "F" (higher is better), monthly; `fields` override."""
+    ranked by factor "F" (higher is better), monthly, no price-limit lock (toy prices move
+    in big steps; the lock has its own tests); `fields` override."""
     document: dict[str, Any] = {
         "start": str(panel.dates[1]),
         "end": str(panel.dates[-1]),
@@ -80,6 +87,7 @@ def toy_spec(panel: FactorPanel, **fields: Any) -> StrategySpec:
         "rebalance": "monthly",
         "costs": NO_COSTS,
         "initial_capital": 1000.0,
+        "limit_lock": False,
     }
     document.update(fields)
     return StrategySpec.model_validate(document)

@@ -125,6 +125,7 @@ def test_appending_new_rows_without_a_stocks_file(
         "prices": market.prices.filter(pl.col("date") < cut),
         "financials": market.financials.filter(pl.col("disclosed_on") < cut),
         "indexes": market.indexes.filter(pl.col("date") < cut),
+        "status": market.status,
     }
     after = {
         "prices": market.prices.filter(pl.col("date") >= cut),

@@ -41,7 +41,8 @@ class Selection:
 
     With a holding buffer the portfolio decides among `ranked`: the eligible stocks ranked
     within top_n + hold_buffer, best first, with their weighting `sizes` (None: equal);
-    without one `ranked` is `stocks`. `scores` are the normalised scores of `ranked`.
+    without one `ranked` is `stocks`. `scores` are the normalised scores of `ranked`;
+    `n_eligible` counts the eligible stocks.
     """
 
     stocks: np.ndarray
@@ -49,6 +50,7 @@ class Selection:
     ranked: np.ndarray
     scores: np.ndarray
     sizes: np.ndarray | None = None
+    n_eligible: int = 0
 
 
 def static_mask(
@@ -240,6 +242,7 @@ def select(
     ranked_score = score[rows, ranked]
     top_bounds = np.searchsorted(rows[top], np.arange(n_rows + 1))
     stocks = ranked[top]
+    counts = eligible.sum(axis=1).tolist()
     return [
         Selection(
             stocks=stocks[top_bounds[r] : top_bounds[r + 1]],
@@ -247,6 +250,7 @@ def select(
             ranked=ranked[bounds[r] : bounds[r + 1]],
             scores=ranked_score[bounds[r] : bounds[r + 1]],
             sizes=None if size is None else size[bounds[r] : bounds[r + 1]],
+            n_eligible=counts[r],
         )
         for r in range(n_rows)
     ]

@@ -1,5 +1,6 @@
 """The one Ray task that runs backtests (`run_specs_task`, around `backtest.batch.run_specs`),
-how callers submit it, and a driver-side loop for many batches (`run_on_ray`).
+how callers submit it, a driver-side loop for many batches (`run_on_ray`), and the small task
+that answers picks (`picks_task`, around `backtest.picks.compute_picks`).
 
 The panel argument is an ObjectRef: Ray resolves it from the node's object store (fetched
 there once for all of that node's tasks), zero-copy. The task runs at the lowest CPU
@@ -15,6 +16,8 @@ from collections.abc import Callable, Sequence
 import ray
 
 from backtest.batch import RunOutcome, RunRequest, run_specs
+from backtest.picks import compute_picks
+from backtest.spec import StrategySpec
 from dataprep.panel import FactorPanel
 
 TASK_NICENESS = 19
@@ -54,6 +57,12 @@ def submit(
     if spread:
         options["scheduling_strategy"] = "SPREAD"
     return run_specs_task.options(**options).remote(panel_ref, list(requests))
+
+
+@ray.remote(num_cpus=0)  # milliseconds of work: never queued behind a sweep's backtests
+def picks_task(panel: FactorPanel, spec: dict) -> str:
+    """The picks of `spec` (a StrategySpec document) as JSON text."""
+    return compute_picks(StrategySpec.model_validate(spec), panel).model_dump_json()
 
 
 def batches(n_items: int, *, batch_size: int) -> list[range]:

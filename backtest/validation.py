@@ -104,6 +104,13 @@ def _check_window(spec: StrategySpec, panel: PanelShape) -> RunWindow:
 
 def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
     """Raise SpecError if `spec` cannot run on `panel`; else return the run's rows."""
+    check_data(spec, panel)
+    return _check_window(spec, panel)
+
+
+def check_data(spec: StrategySpec, panel: PanelShape) -> None:
+    """Raise SpecError if what `spec` reads is not in `panel` (factors with values, the
+    benchmark and timing indexes), whatever its dates."""
     _check_factors(spec, panel)
     _check_coverage(spec, panel)
     if spec.benchmark not in panel.benchmarks:
@@ -119,4 +126,3 @@ def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
             f'Got "{timing}" for timing.index: no such index in the data; known: '
             + ", ".join(sorted(panel.benchmarks)),
         )
-    return _check_window(spec, panel)

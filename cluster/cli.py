@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("spec", type=Path)
     run.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
+    picks = sub.add_parser("picks", help="what a StrategySpec JSON file would hold after the "
+                                          "data's last day (score, rank, weight, factors)")
+    picks.add_argument("spec", type=Path)
+    picks.add_argument("--json", action="store_true", help="print the picks as JSON")
+
     report = sub.add_parser("report", help="write a finished run's report: one HTML file "
                                            "that opens offline")
     report.add_argument("run_id", metavar="ID", help="the run's id")
@@ -105,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that need the database from the start (`db import` opens it only after reading
 # its files, `up` keeps what it starts, `down` / `status` only look).
 USES_DATABASE = frozenset({"db init", "db demo", "keys create", "keys list", "keys revoke",
-                           "prep", "run", "sweep", "report"})
+                           "prep", "run", "picks", "sweep", "report"})
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
@@ -123,6 +128,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "keys revoke": commands.keys_revoke,
         "prep": commands.prep,
         "run": commands.run,
+        "picks": commands.picks,
         "sweep": commands.sweep,
         "report": commands.report,
     }

@@ -202,6 +202,39 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def picks(args: argparse.Namespace, settings: Settings) -> int:
+    import ray
+
+    from backtest.spec import StrategySpec
+    from backtest.tasks import picks_task
+    from backtest.validation import check_data
+
+    spec = StrategySpec.model_validate(read_json_file(args.spec))
+    handle = _current_panel(settings)
+    check_data(spec, handle.index)
+    answer = ray.get(picks_task.options(name="picks_task (qbt picks)").remote(
+        handle.ref, spec.model_dump(mode="json")))
+    if args.json:
+        print(answer)
+        return 0
+    print_picks(json.loads(answer))
+    return 0
+
+
+def print_picks(answer: dict[str, Any]) -> None:
+    print(f"data version {answer['data_version']}; signal {answer['signal_date']} (trades at "
+          f"the next close); {answer['n_eligible']} eligible")
+    if not answer["invested"]:
+        print("market timing is off: a rebalance would buy nothing; ranked first once on:")
+    factors = list(answer["picks"][0]["factors"]) if answer["picks"] else []
+    print(f"{'rank':>4}  {'code':<6}  {'name':<20}  {'market':<6}  {'score':>6}  {'weight':>7}"
+          + "".join(f"  {name:>14}" for name in factors))
+    for pick in answer["picks"]:
+        print(f"{pick['rank']:>4}  {pick['code']:<6}  {pick['name'][:20]:<20}  "
+              f"{pick['market']:<6}  {pick['score']:>6.3f}  {pick['weight']:>7.2%}"
+              + "".join(f"  {pick['factors'][name]:>14,.4g}" for name in factors))
+
+
 def print_statistics(statistics: dict[str, Any]) -> None:
     for key, value in statistics.items():
         if isinstance(value, float):

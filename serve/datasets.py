@@ -41,6 +41,12 @@ class Datasets:
                 ) from err
         self._checked = time.monotonic()
 
+    async def handle(self) -> Any:
+        """The registry's PanelHandle of the current version (its index and ObjectRef)."""
+        handle = await self._ask("get")
+        self._index, self._checked = handle.index, time.monotonic()
+        return handle
+
     async def versions(self) -> list[dict[str, Any]]:
         return await self._ask("versions")  # type: ignore[no-any-return]
 

@@ -1,7 +1,8 @@
 """Service: one ingress replica's parts and what they share.
 
 - `keys` (serve.keycache): who is calling;
-- `runs` (serve.runs) and `sweeps` (serve.sweeps): what the routes call;
+- `runs` (serve.runs), `sweeps` (serve.sweeps) and `picks` (serve.picks): what the routes
+  call;
 - `datasets` (serve.datasets): the registry's current data version and its index;
 - `waiters` (serve.waiters): callers of `?wait=`;
 and the shared database pool and LISTEN connection, whose notices wake waiters and drop
@@ -22,6 +23,7 @@ from serve.datasets import Datasets
 from serve.errors import UnavailableError
 from serve.keycache import KeyCache
 from serve.options import ServiceOptions
+from serve.picks import Picks
 from serve.runs import Runs
 from serve.sweeps import Sweeps
 from serve.waiters import Waiters
@@ -44,6 +46,7 @@ class Service:
         self.datasets = Datasets(registry, check_s=options.panel_check_s)
         self.runs = Runs(db=self.db, options=options, datasets=self.datasets,
                          waiters=self.waiters)
+        self.picks = Picks(datasets=self.datasets)
         self.sweeps = Sweeps(db=self.db, options=options, datasets=self.datasets,
                              max_variants=max_sweep_variants)
         self._listener = Listener(

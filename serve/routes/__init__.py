@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serve.routes import backtests, catalog, sweeps
+from serve.routes import backtests, catalog, picks, sweeps
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(catalog.health)
-    for part in (catalog.router, backtests.router, sweeps.router):
+    for part in (catalog.router, backtests.router, sweeps.router, picks.router):
         router.include_router(part, prefix="/v1")
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import strategies as hs
 
 from backtest import BacktestResult, run_backtest
 from backtest.spec import StrategySpec
-from dataprep.panel import FactorPanel
+from dataprep.panel import STATUS_BITS, FactorPanel
 from tests.backtest.reference import reference_run
 from tests.backtest.toy import NO_COSTS, toy_panel
 
@@ -18,16 +19,26 @@ SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[Heal
 
 
 def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> FactorPanel:
+    """Random closes and factors; `messy` adds delistings, late listings, halts, NaN
+    factors, stock kinds, KRX designations, moves to the +-30 % limit, calendar gaps and a
+    KOSDAQ index with gaps (NaN)."""
     rng = np.random.default_rng(seed)
-    close = 10 * np.cumprod(np.exp(rng.normal(0, 0.05, (n_days, n_stocks))), axis=0)
+    moves = np.exp(rng.normal(0, 0.05, (n_days, n_stocks)))
+    if messy:  # some closes at (or just short of) the daily price limit
+        limits = rng.choice([1.3, 0.7, 1.299, 0.701, 1.294, 0.706], size=moves.shape)
+        moves = np.where(rng.random(moves.shape) < 0.12, limits, moves)
+    close = 10 * np.cumprod(moves, axis=0)
     factors = {
         "F": rng.normal(size=(n_days, n_stocks)).round(1),
         "G": rng.integers(0, 3, size=(n_days, n_stocks)).astype(float),
         "MARKET_CAP": rng.uniform(1, 100, size=(n_days, n_stocks)),
         "VOL_60D": rng.uniform(0.1, 0.5, size=(n_days, n_stocks)),
         "AVG_TRADING_VALUE_20D": rng.uniform(0, 1, size=(n_days, n_stocks)),
+        "EARNINGS_YIELD": rng.choice([-0.1, 0.0, 0.05, 0.1, 0.2], size=(n_days, n_stocks)),
     }
     tradable = np.ones((n_days, n_stocks), dtype=bool)
+    kind = ["common"] * n_stocks
+    status = np.zeros((n_days, n_stocks), dtype=np.uint8)
     if messy:
         for stock in rng.choice(n_stocks, size=rng.integers(0, n_stocks), replace=False):
             if rng.random() < 0.5:
@@ -35,27 +46,78 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
             else:
                 close[: rng.integers(1, n_days - 1), stock] = np.nan  # lists late
         tradable = ~np.isnan(close) & (rng.random((n_days, n_stocks)) < 0.85)
-        for name in ("F", "G", "VOL_60D"):
+        for name in ("F", "G", "VOL_60D", "EARNINGS_YIELD"):
             factors[name][rng.random((n_days, n_stocks)) < 0.15] = np.nan
         factors["VOL_60D"][rng.random((n_days, n_stocks)) < 0.05] = 0.0
+        kind = rng.choice(["common", "common", "preferred", "spac", "reit"], n_stocks).tolist()
+        bits = rng.choice(list(STATUS_BITS.values()), size=(n_days, n_stocks))
+        status = np.where(rng.random((n_days, n_stocks)) < 0.2, bits, 0).astype(np.uint8)
     market = ["KOSPI", "KOSDAQ"] * n_stocks
-    index = 100 * np.cumprod(1 + rng.normal(0, 0.01, n_days))
+    # Integer index levels: a close equal to its moving average happens, and compares exactly.
+    kospi = 100.0 + np.cumsum(rng.integers(-2, 3, n_days))
+    kosdaq = 100.0 + np.cumsum(rng.integers(-3, 4, n_days))
+    if messy:
+        kosdaq[rng.random(n_days) < 0.1] = np.nan
     gaps = rng.choice([1, 1, 1, 3, 9, 30], size=n_days) if messy else np.ones(n_days, dtype=int)
     days = np.datetime64("2023-11-27") + np.cumsum(gaps)  # spans weeks, months, quarters
-    return toy_panel(
+    panel = toy_panel(
         close=close.tolist(),
         factors={k: v.tolist() for k, v in factors.items()},
         tradable=tradable.tolist(),
         market=market[:n_stocks],
         sector=(["Tech", "Bank", "Food"] * 2)[:n_stocks],
         dates=[str(day) for day in days],
-        benchmark=index.tolist(),
+        benchmark=kospi.tolist(),
+        kind=kind,
+        status=status.tolist(),
     )
+    kosdaq.setflags(write=False)
+    return replace(panel, benchmarks={"KOSPI": panel.benchmarks["KOSPI"], "KOSDAQ": kosdaq})
+
+
+EXCLUSIONS = [
+    "preferred", "spac", "reit", "administrative", "warning", "caution", "liquidation",
+    "loss_making",
+]  # fmt: skip
+MONTH_SETS = [[1], [12, 1], [11, 12, 1, 2, 3, 4], [1, 2, 3], [2, 4, 6, 8, 10, 12]]
+
+
+@hs.composite
+def schedules(draw: Any) -> str | int | dict[str, Any]:
+    named = ["daily", "weekly", "monthly", "quarterly", "semiannual", "annual", 2, 3]
+    months = {"months": draw(hs.sampled_from(MONTH_SETS)), "day": draw(hs.integers(1, 3))}
+    return draw(hs.sampled_from([*named, months]))
+
+
+@hs.composite
+def timings(draw: Any) -> dict[str, Any] | None:
+    trend = {
+        "index": draw(hs.sampled_from(["KOSPI", "KOSDAQ"])),
+        "ma_days": draw(hs.integers(2, 4)),
+    }
+    season = {"months": draw(hs.sampled_from(MONTH_SETS))}
+    return draw(hs.sampled_from([None, None, trend, season, {**trend, **season}]))
+
+
+@hs.composite
+def universes(draw: Any) -> dict[str, Any]:
+    base = draw(
+        hs.sampled_from(
+            [
+                {},
+                {"markets": "KOSPI", "exclude_sectors": ["Bank"]},
+                {"min_market_cap": 30, "min_avg_trading_value": 0.5},
+            ]
+        )
+    )
+    exclude = draw(hs.lists(hs.sampled_from(EXCLUSIONS), unique=True, max_size=3))
+    preset = draw(hs.sampled_from([None, None, "standard"]))
+    return {**base, "exclude": exclude, "preset": preset}
 
 
 @hs.composite
 def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any]]:
-    n_stocks, n_days = draw(hs.integers(2, 5)), draw(hs.integers(3, 12))
+    n_stocks, n_days = draw(hs.integers(2, 5)), draw(hs.integers(3, 14))
     panel = random_panel(draw(hs.integers(0, 2**31)), n_stocks=n_stocks, n_days=n_days, messy=messy)
     tax_bps = draw(hs.floats(0, 50))
     document = {
@@ -69,15 +131,7 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
                 ]
             )
         ),
-        "universe": draw(
-            hs.sampled_from(
-                [
-                    {},
-                    {"markets": "KOSPI", "exclude_sectors": ["Bank"]},
-                    {"min_market_cap": 30, "min_avg_trading_value": 0.5},
-                ]
-            )
-        ),
+        "universe": draw(universes()),
         "filters": draw(
             hs.sampled_from(
                 [
@@ -88,8 +142,11 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
             )
         ),
         "top_n": draw(hs.integers(1, 5)),
+        "hold_buffer": draw(hs.sampled_from([0, 0, 1, 2])),
         "weighting": draw(hs.sampled_from(["equal", "market_cap", "inverse_vol"])),
-        "rebalance": draw(hs.sampled_from(["daily", "weekly", "monthly", "quarterly", 2, 3])),
+        "rebalance": draw(schedules()),
+        "limit_lock": draw(hs.booleans()),
+        "timing": draw(timings()),
         "max_weight": draw(hs.sampled_from([None, 0.3, 1.0])),
         "stop_loss": draw(hs.sampled_from([None, 0.05])),
         "take_profit": draw(hs.sampled_from([None, 0.05])),
@@ -114,19 +171,36 @@ def test_equity_stays_positive_and_weights_sum_to_at_most_one(scenario):
     panel, document = scenario
     result = run_backtest(StrategySpec.model_validate(document), panel)
     assert min(result.equity) > 0
-    # Weights are of the equity before trading. Halted holdings keep their value; the rest
-    # of the equity is the budget, so traded weights sum to at most 1 - halted weights
-    # (cash, negative by at most the costs paid, can make the halted ones alone exceed 1).
+    # Weights are of the equity before trading. Holdings that cannot be sold (halted, or
+    # held into a close at the lower limit) keep their value; the rest of the equity is the
+    # budget, so traded weights sum to at most 1 - kept weights (cash, negative by at most
+    # the costs paid, can make the kept ones alone exceed 1).
     row_of = {str(day): i for i, day in enumerate(panel.dates)}
     column_of = {str(code): i for i, code in enumerate(panel.codes)}
+    exits = {"delisting_sale", "stop_exit", "timing_exit"}
+    before: set[str] = set()  # held after the previous rebalance
+    previous = None
     for rebalance in result.rebalances:
+        sold = {
+            e.code
+            for e in result.events
+            if e.kind in exits
+            and (previous is None or e.date > previous)
+            and e.date <= rebalance.date
+        }
         weights = [h.weight for h in rebalance.holdings]
         assert all(w > 0 for w in weights)
         row = row_of[str(rebalance.date)]
-        halted = [not panel.tradable[row, column_of[h.code]] for h in rebalance.holdings]
-        kept = sum(w for w, h in zip(weights, halted, strict=True) if h)
+        kept = 0.0
+        for h in rebalance.holdings:
+            s = column_of[h.code]
+            move = panel.close[row, s] / panel.close[row - 1, s] - 1
+            down = document["limit_lock"] and move <= -0.295 + 1e-9
+            if not panel.tradable[row, s] or (down and h.code in before - sold):
+                kept += h.weight
         assert sum(weights) - kept <= max(0.0, 1.0 - kept) + 1e-12
         assert len({h.code for h in rebalance.holdings}) == len(weights)
+        before, previous = {h.code for h in rebalance.holdings}, rebalance.date
 
 
 @SETTINGS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,6 +60,20 @@ def test_up_status_metrics_down(database_url, tmp_path):
         assert "QBT is up" in up.stdout and "curl -s -H 'Authorization: Bearer qbt_" in up.stdout
         assert re.search(r"run \S+: done in", up.stdout), up.stdout[-2000:]
         assert "sharpe" in up.stdout
+
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps({
+            "start": "2022-01-03", "end": "2023-06-30", "top_n": 5, "hold_buffer": 2,
+            "ranking": [{"factor": "PBR", "ascending": True}], "universe": {"preset": "standard"},
+        }))
+        picks = qbt("picks", str(spec), env=env, timeout=120)
+        assert picks.returncode == 0, picks.stderr[-2000:]
+        assert "signal 2023-12-28 (trades at the next close)" in picks.stdout, picks.stdout
+        table = picks.stdout.splitlines()[2:]
+        assert [line.split()[0] for line in table] == ["1", "2", "3", "4", "5"], picks.stdout
+        answer = json.loads(qbt("picks", str(spec), "--json", env=env, timeout=120).stdout)
+        assert [p["code"] for p in answer["picks"]] == [line.split()[1] for line in table]
+        assert all(p["weight"] == 0.2 and "PBR" in p["factors"] for p in answer["picks"])
 
         status = qbt("status", env=env, timeout=120)
         assert status.returncode == 0, status.stderr[-2000:]

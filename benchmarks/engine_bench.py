@@ -3,10 +3,15 @@
     python -m benchmarks.engine_bench [--stocks 2000] [--days 1000] [--repeats 9] [--json PATH]
 
 The panel: 2,000 stocks x ~4 years of trading days x 54 float32 factors (MARKET_CAP,
-AVG_TRADING_VALUE_20D, VOL_60D, PER, PBR, ROE, MOM_12_1 and fillers), random-walk closes,
-late listings, delistings, halts and realistic NaNs (lookbacks, loss makers, gaps).
+AVG_TRADING_VALUE_20D, VOL_60D, PER, PBR, ROE, MOM_12_1, EARNINGS_YIELD and fillers),
+random-walk closes with a few limit-up / limit-down days, late listings, delistings, halts,
+realistic NaNs (lookbacks, loss makers, gaps), 2 % preferred shares, SPACs and REITs, and KRX
+designations (administrative, warning, caution spells).
 Each case reports the median (and min) wall time of several runs after one warm-up, and the
-median CPU time of the process (less sensitive to other load on the machine).
+median CPU time of the process (less sensitive to other load on the machine). The KRX-rules
+pair runs one 1-year monthly spec with every rule off and with every rule on (exclusions and
+the standard preset, limit lock, holding buffer, a fixed-months schedule, market timing) and
+reports the ratio (target: at most 1.5x).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -30,7 +35,8 @@ import numpy as np  # noqa: E402
 from backtest import ENGINE_VERSION, StrategySpec, run_backtest  # noqa: E402
 from dataprep.panel import FactorPanel  # noqa: E402
 
-NAMED_FACTORS = ("MARKET_CAP", "AVG_TRADING_VALUE_20D", "VOL_60D", "PER", "PBR", "ROE", "MOM_12_1")
+NAMED_FACTORS = ("MARKET_CAP", "AVG_TRADING_VALUE_20D", "VOL_60D", "PER", "PBR", "ROE", "MOM_12_1",
+                 "EARNINGS_YIELD")
 N_FACTORS = 54
 SECTORS = tuple(f"Sector{i:02d}" for i in range(20))
 
@@ -46,6 +52,8 @@ def synthetic_market(*, n_stocks: int, n_days: int, seed: int = 7) -> FactorPane
     listed = (day >= listed_from) & (day < listed_to)
 
     steps = rng.normal(0.0003, 0.025, (n_days, n_stocks))
+    limit_days = rng.random((n_days, n_stocks)) < 0.002  # a limit-up or limit-down close
+    steps[limit_days] = np.log(np.where(rng.random(limit_days.sum()) < 0.6, 1.3, 0.7))
     close = 10_000 * np.exp(np.cumsum(steps, axis=0))
     close[~listed] = np.nan
     halted = (rng.random((n_days, n_stocks)) < 0.004) | (rng.random(n_stocks) < 0.01)
@@ -66,6 +74,14 @@ def synthetic_market(*, n_stocks: int, n_days: int, seed: int = 7) -> FactorPane
     values[6, day < listed_from + 252] = np.nan  # MOM_12_1 needs a year
     gaps = rng.random((n_days, n_stocks)) < 0.03
     values[3:, gaps] = np.nan
+    values[7] = np.where(np.isnan(values[3]), -0.05, 1 / values[3])  # EARNINGS_YIELD
+
+    kind = rng.choice(["common", "preferred", "spac", "reit"], n_stocks, p=[0.95, 0.02, 0.02, 0.01])
+    status = np.zeros((n_days, n_stocks), dtype=np.uint8)
+    for bit, share, length in ((1, 0.02, 120), (2, 0.01, 10), (4, 0.03, 5)):
+        for stock in np.flatnonzero(rng.random(n_stocks) < share):
+            first = rng.integers(0, n_days)
+            status[first : first + length, stock] |= bit
 
     index = 2_500 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, n_days)))
     return FactorPanel(
@@ -81,6 +97,8 @@ def synthetic_market(*, n_stocks: int, n_days: int, seed: int = 7) -> FactorPane
         returns=returns,
         tradable=tradable,
         benchmarks={"KOSPI": index, "KOSDAQ": index * 0.35},
+        kind=kind,
+        status=status,
     )
 
 
@@ -88,14 +106,28 @@ def synthetic_market(*, n_stocks: int, n_days: int, seed: int = 7) -> FactorPane
 class Case:
     name: str
     years: int
-    rebalance: str
+    rebalance: Any
     target_ms: float
+    rules: dict[str, Any] = field(default_factory=dict)  # spec fields on top of the base
 
+
+RULES_OFF = {"limit_lock": False}
+RULES_ON = {
+    "universe": {"min_market_cap": 1e10, "preset": "standard",
+                 "exclude": ["caution", "loss_making"]},
+    "limit_lock": True,
+    "hold_buffer": 10,
+    "rebalance": {"months": list(range(1, 13)), "day": 1},  # monthly, through the months rule
+    "timing": {"index": "KOSPI", "ma_days": 60, "months": list(range(1, 13))},
+}
+RULES_PAIR = ("1y monthly, KRX rules off", "1y monthly, every KRX rule on")
 
 CASES = (
     Case("1y monthly, 3 factors, top 20", 1, "monthly", 20.0),
     Case("1y daily, 3 factors, top 20", 1, "daily", 100.0),
     Case("3y monthly, 3 factors, top 20", 3, "monthly", 60.0),
+    Case(RULES_PAIR[0], 1, "monthly", 20.0, RULES_OFF),
+    Case(RULES_PAIR[1], 1, "monthly", 30.0, RULES_ON),
 )
 
 
@@ -114,6 +146,7 @@ def case_spec(case: Case, panel: FactorPanel) -> StrategySpec:
             ],
             "top_n": 20,
             "rebalance": case.rebalance,
+            **case.rules,
         }
     )
 
@@ -128,8 +161,12 @@ def time_case(case: Case, panel: FactorPanel, *, repeats: int) -> dict[str, Any]
         seconds.append(time.perf_counter() - started)
         cpu_seconds.append(time.process_time() - cpu_started)
     median_ms = statistics.median(seconds) * 1e3
+    row = asdict(case)
+    row.pop("rules")
     return {
-        **asdict(case),
+        **row,
+        "rebalance": str(row["rebalance"]),
+        "events": len(result.events),
         "days": result.statistics.n_days,
         "rebalances": result.statistics.n_rebalances,
         "median_ms": round(median_ms, 2),
@@ -153,6 +190,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def rules_ratio(rows: list[dict[str, Any]]) -> float:
+    """Median time with every KRX rule on over the same spec with them off."""
+    by_name = {row["name"]: row for row in rows}
+    return by_name[RULES_PAIR[1]]["median_ms"] / by_name[RULES_PAIR[0]]["median_ms"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stocks", type=int, default=2000)
@@ -170,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = [time_case(case, panel, repeats=args.repeats) for case in CASES]
     print(markdown(rows))
+    ratio = rules_ratio(rows)
+    print(f"every KRX rule on / off (1y monthly): {ratio:.2f}x (target <= 1.5x)")
     if args.json:
         report = {
             "engine_version": ENGINE_VERSION,
@@ -180,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "days": args.days,
             "factors": N_FACTORS,
             "cases": rows,
+            "krx_rules_ratio": round(ratio, 3),
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

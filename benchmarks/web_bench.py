@@ -5,7 +5,7 @@
 
 1. Run page: submits a 3-year daily backtest on the demo market (top 20, daily rebalance),
    waits for it, then opens its run page `repeats` times in a fresh tab and measures the
-   time from the start of navigation until all five charts have drawn (an ECharts instance
+   time from the start of navigation until all six charts have drawn (an ECharts instance
    with painted pixels in each). Also the size of its report (one HTML file).
 2. Runs list: with `--database-url`, makes the owner's runs 10,000 (rows written directly,
    done with statistics) and measures opening the list page, the next page and the API
@@ -30,7 +30,7 @@ SPEC = {"start": "2021-01-05", "end": "2023-12-28", "rebalance": "daily", "top_n
         "ranking": [{"factor": "PBR", "ascending": True}, {"factor": "MOM_3M"}]}
 DRAWN = """() => {
   const boxes = [...document.querySelectorAll('#run-view .chart')];
-  return boxes.length === 5 && boxes.every(el => {
+  return boxes.length === 6 && boxes.every(el => {
     const chart = window.echarts && window.echarts.getInstanceByDom(el);
     const canvas = el.querySelector('canvas');
     if (!chart || !canvas || !canvas.width) return false;

@@ -81,13 +81,63 @@ def test_build_submit_watch_and_see_every_chart(ui, app):
     page.wait_for_selector("#run-view .chart canvas", timeout=90_000)
     page.wait_for_timeout(300)
     drawn = charts_drawn(page, "#run-view .chart")
-    assert len(drawn) == 5, drawn
+    assert len(drawn) == 6, drawn
     assert all(c["instance"] and c["series"] and c["width"] and c["painted"] for c in drawn), drawn
     assert page.locator(".headline .figure").count() == 7
     text = page.inner_text("#run-view")
     assert "Statistics" in text and "Holdings per rebalance" in text and "The spec that ran" in text
     page.check("#log-scale")
     ui.shot("run")
+    assert ui.errors == []
+
+
+def test_the_builder_sets_the_korean_rules_and_the_run_shows_events_and_picks(ui, app):
+    page = ui.page
+    sign_in(ui, app)
+    page.goto(f"{app.url}/#/new")
+    page.wait_for_selector("#builder [data-field='ranking']")
+    page.click("#load-example")
+    page.fill("[id='f-start']", "2021-06-01")
+    page.fill("[id='f-end']", "2022-12-28")
+    page.fill("[id='f-universe.min_market_cap']", "")
+    page.fill("[id='f-universe.min_avg_trading_value']", "")
+    page.fill("[id='f-top_n']", "8")
+    page.select_option("[id='f-universe.preset']", "standard")
+    page.check("[aria-label='universe.exclude loss_making']")
+    page.fill("[id='f-hold_buffer']", "4")
+    page.select_option("[aria-label='rebalance kind']", "months")
+    for month in ("Apr", "Jun", "Sep", "Dec"):
+        page.check(f"[aria-label='rebalance.months {month}']")
+    page.fill("[aria-label='rebalance day of month']", "2")
+    page.check("[id='f-timing-on']")
+    page.select_option("[id='f-timing.index']", "KOSPI")
+    page.fill("[id='f-timing.ma_days']", "60")
+    ui.shot("builder-rules")
+    page.click("#submit-spec")
+    page.wait_for_selector("#run-view .chart canvas", timeout=90_000)
+    page.wait_for_timeout(300)
+    run_id = page.url.rsplit("/", 1)[-1]
+    with app.client("alice") as client:
+        run = client.get(f"/v1/backtests/{run_id}").json()
+    spec = run["spec"]
+    assert spec["universe"]["preset"] == "standard"
+    assert spec["universe"]["exclude"] == ["loss_making"]
+    assert spec["hold_buffer"] == 4 and spec["top_n"] == 8
+    assert spec["rebalance"] == {"months": [4, 6, 9, 12], "day": 2}
+    assert spec["timing"] == {"index": "KOSPI", "ma_days": 60, "months": None}
+    assert run["result"]["statistics"]["exposure"] < 0.95  # timing kept it out a while
+    assert page.locator("#chart-exposure canvas").count() == 1
+    assert "Events that touched a holding" in page.inner_text("#events")
+    assert "buffer 4" in page.inner_text(".run-head h1")
+    ui.shot("run-rules")
+    page.click("#run-picks")
+    page.wait_for_selector("#picks-table tbody tr")
+    shown = page.locator("#picks-table tbody tr td.code").all_inner_texts()
+    with app.client("alice") as client:
+        picks = client.post("/v1/picks", json=spec).json()
+    assert shown == [p["code"] for p in picks["picks"]] and len(shown) == 8
+    assert "2022-12-29" in page.inner_text("#picks-out")  # the demo's last session
+    ui.shot("picks")
     assert ui.errors == []
 
 
@@ -167,7 +217,7 @@ def test_the_report_downloads_and_opens_from_disk_with_networking_off(chromium, 
         offline.page.wait_for_selector("#report .chart canvas")
         offline.page.wait_for_timeout(300)
         drawn = charts_drawn(offline.page, "#report .chart")
-        assert len(drawn) == 5 and all(c["painted"] for c in drawn), drawn
+        assert len(drawn) == 6 and all(c["painted"] for c in drawn), drawn
         assert [u for u in requested if not u.startswith("file:")] == []
         offline.shot("report")
         assert offline.errors == []

@@ -13,6 +13,7 @@ const PAGES = {
   sweep: () => import("./pages/sweep.js"),
   factors: () => import("./pages/factors.js"),
   data: () => import("./pages/data.js"),
+  picks: () => import("./pages/picks.js"),
 };
 const { h, clear } = window.QbtDom;
 let cleanup = null;

@@ -125,6 +125,19 @@
     };
   }
 
+  function exposureLine(result) {
+    return {
+      ...base("Exposure (invested / equity)"),
+      tooltip: { ...TIP, trigger: "axis", valueFormatter: (v) => F.pct(v, 1) },
+      xAxis: { type: "category", data: result.dates, boundaryGap: false },
+      yAxis: { type: "value", min: 0, max: (v) => Math.max(1, v.max), axisLabel: { formatter: (v) => F.pct(v, 0) } },
+      dataZoom: zoom(),
+      series: [{ name: "Exposure", type: "line", step: "end", data: result.exposure, showSymbol: false,
+                 sampling: "lttb", lineStyle: { width: 1, color: STRATEGY }, itemStyle: { color: STRATEGY },
+                 areaStyle: { color: "rgba(31, 95, 191, 0.12)" } }],
+    };
+  }
+
   function monthlyHeatmap(result) {
     const rows = monthly(result);
     const years = [...new Set(rows.map((r) => r.year))].sort();
@@ -216,6 +229,6 @@
     };
   }
 
-  window.QbtCharts = { equity, underwater, monthlyHeatmap, yearlyBars, rollingSharpeLine, comparison,
+  window.QbtCharts = { equity, underwater, exposureLine, monthlyHeatmap, yearlyBars, rollingSharpeLine, comparison,
                        sweepHeatmap, monthly, yearly, drawdown, rollingSharpe };
 })();

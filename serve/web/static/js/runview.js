@@ -15,10 +15,63 @@
     return instance;
   }
 
+  const MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const months = (list) => list.map((m) => MONTH[m - 1]).join(" ");
+
+  function schedule(rule) {
+    if (typeof rule === "number") return `every ${rule} days`;
+    if (rule && typeof rule === "object") return `trading day ${rule.day} of ${months(rule.months)}`;
+    return rule;
+  }
+
   function describe(spec) {
     const terms = spec.ranking.map((t) => `${t.factor}${t.ascending ? " ↑" : ""}${t.weight !== 1 ? " ×" + t.weight : ""}`);
-    const every = typeof spec.rebalance === "number" ? `every ${spec.rebalance} days` : spec.rebalance;
-    return `Top ${spec.top_n} by ${terms.join(" + ")}, ${every}, ${spec.weighting}`;
+    const parts = [`Top ${spec.top_n} by ${terms.join(" + ")}`, schedule(spec.rebalance), spec.weighting];
+    if (spec.hold_buffer) parts.push(`buffer ${spec.hold_buffer}`);
+    const universe = spec.universe || {};
+    if (universe.preset) parts.push(`${universe.preset} universe`);
+    if ((universe.exclude || []).length) parts.push(`no ${universe.exclude.join(", ")}`);
+    const timing = spec.timing;
+    if (timing) {
+      const rules = [];
+      if (timing.index) rules.push(`${timing.index} ≥ ${timing.ma_days}-day mean`);
+      if (timing.months) rules.push(months(timing.months));
+      parts.push(`timing ${rules.join(" and ")}`);
+    }
+    if (spec.limit_lock === false) parts.push("no limit lock");
+    return parts.join(", ");
+  }
+
+  const EVENT = {
+    delisting_sale: "Delisting sale", stop_exit: "Stop exit", timing_exit: "Timing exit",
+    halt_blocked: "Blocked by a halt", lock_blocked: "Blocked by the price limit",
+  };
+
+  function eventsSection(result) {
+    const events = result.events || [];
+    const box = h("section", { class: "card", id: "events" }, h("h3", { text: "Events that touched a holding" }));
+    if (!events.length) {
+      box.appendChild(h("p", { class: "muted", text: "None: no delisting, halt, price-limit lock, stop or timing exit touched a holding." }));
+      return box;
+    }
+    const counts = {};
+    const pnl = {};
+    for (const e of events) {
+      counts[e.kind] = (counts[e.kind] || 0) + 1;
+      if (F.isNum(e.pnl)) pnl[e.kind] = (pnl[e.kind] || 0) + e.pnl;
+    }
+    box.appendChild(h("div", { class: "event-kinds" }, Object.keys(counts).map((k) =>
+      h("span", { class: "badge", text: `${EVENT[k] || k}: ${counts[k]}${k in pnl ? ` · P&L ${F.krw(pnl[k])}` : ""}` }))));
+    const stocks = result.stocks || {};
+    const shown = events.slice(-200).reverse();
+    box.appendChild(h("div", { class: "scroll" }, h("table", { class: "grid events" },
+      h("thead", {}, h("tr", {}, ["Date", "Code", "Name", "Event", "Value", "P&L"].map((t) => h("th", { text: t })))),
+      h("tbody", {}, shown.map((e) => h("tr", {},
+        h("td", { text: F.date(e.date) }), h("td", { class: "code", text: e.code }),
+        h("td", { text: (stocks[e.code] || {}).name || "" }), h("td", { text: EVENT[e.kind] || e.kind }),
+        h("td", { class: "num", text: F.krw(e.value) }), h("td", { class: "num", text: F.isNum(e.pnl) ? F.krw(e.pnl) : "–" })))))));
+    if (events.length > shown.length) box.appendChild(h("p", { class: "muted", text: `The latest ${shown.length} of ${events.length}.` }));
+    return box;
   }
 
   function statsTable(statistics, { benchmark } = {}) {
@@ -41,8 +94,10 @@
     const table = h("div", {});
     const draw = () => {
       const r = result.rebalances[Number(select.value)];
+      const trades = r.trades || [];
+      const bought = trades.filter((t) => t.side === "buy").length;
       clear(table).appendChild(h("p", { class: "muted",
-        text: `Turnover ${F.pct(r.turnover)}, costs ${F.krw(r.costs)}` }));
+        text: `Turnover ${F.pct(r.turnover)}, costs ${F.krw(r.costs)} · ${bought} buys, ${trades.length - bought} sells` }));
       const stocks = result.stocks || {};
       table.appendChild(h("table", { class: "grid holdings" },
         h("thead", {}, h("tr", {}, ["#", "Code", "Name", "Market", "Sector", "Weight"].map((t) => h("th", { text: t })))),
@@ -53,10 +108,25 @@
                    h("td", { text: s.sector || "" }), h("td", { class: "num", text: F.pct(x.weight) }));
         }))));
     };
-    on(select, "change", draw);
+    const tradesBox = h("details", { class: "trades" });
+    const drawTrades = () => {
+      const r = result.rebalances[Number(select.value)];
+      const trades = r.trades || [];
+      const stocks = result.stocks || {};
+      clear(tradesBox).append(h("summary", { text: `Trades of this rebalance (${trades.length})` }),
+        h("table", { class: "grid trades" },
+          h("thead", {}, h("tr", {}, ["Code", "Name", "Side", "Value", "Commission + slippage", "Tax"].map((t) => h("th", { text: t })))),
+          h("tbody", {}, trades.map((t) => h("tr", {},
+            h("td", { class: "code", text: t.code }), h("td", { text: (stocks[t.code] || {}).name || "" }),
+            h("td", { class: t.side, text: t.side }), h("td", { class: "num", text: F.krw(t.value) }),
+            h("td", { class: "num", text: F.krw(t.costs) }), h("td", { class: "num", text: F.krw(t.tax) }))))));
+    };
+    on(select, "change", () => { draw(); drawTrades(); });
     box.appendChild(h("label", { class: "inline" }, "Rebalance ", select));
     box.appendChild(table);
+    box.appendChild(tradesBox);
     draw();
+    drawTrades();
     return box;
   }
 
@@ -96,6 +166,8 @@
       ["chart-yearly", C.yearlyBars(result, { benchmarkName })],
       ["chart-sharpe", C.rollingSharpeLine(result)],
     ];
+    const exposure = result.exposure || [];  // none in results of engines before 2.0
+    if (exposure.length) charts.push(["chart-exposure", C.exposureLine(result)]);
     const row = h("section", { class: "chart-grid" });
     container.appendChild(row);
     const boxes = charts.map(([id]) => {
@@ -111,6 +183,7 @@
     container.appendChild(h("section", { class: "two" },
       h("div", { class: "card" }, h("h3", { text: "Statistics" }), statsTable(stats, { benchmark: benchmarkTotal })),
       holdingsSection(result)));
+    container.appendChild(eventsSection(result));
     container.appendChild(h("section", { class: "card" }, h("h3", { text: "The spec that ran" }),
       h("p", { class: "muted", text: `run ${run.id} · data version ${run.data_version} · engine ${result.engine_version}` }),
       h("pre", { class: "spec", text: JSON.stringify(spec, null, 2) })));

@@ -43,6 +43,8 @@ function wrap(name, schema, path, control, { required } = {}) {
 function editor(name, schemaIn, path, value, required) {
   const schema = resolve(schemaIn);
   const optional = nullable(schemaIn);
+  if (optional && optional.type === "object") return optionalObject(name, optional, path, value);
+  if (optional && optional.type === "array") return array(name, optional, path, value, false);
   if (optional) return primitive(name, optional, path, value, false);
   if (schemaIn.oneOf) return union(name, schemaIn, path, value);
   if (schemaIn.anyOf) return choice(name, schemaIn, path, value, required);
@@ -55,10 +57,11 @@ function primitive(name, schema, path, value, required) {
   const id = `f-${path}`;
   const initial = value !== undefined ? value : schema.default;
   let input, read;
-  if (schema.enum) {
+  const values = schema.enum || (schema.const !== undefined ? [schema.const] : null);
+  if (values) {
     input = h("select", { id },
-      required || initial !== undefined ? null : h("option", { value: "", text: "(default)" }),
-      schema.enum.map((v) => h("option", { value: v, text: v })));
+      required || (initial !== undefined && initial !== null) ? null : h("option", { value: "", text: "(none)" }),
+      values.map((v) => h("option", { value: v, text: v })));
     if (initial !== undefined && initial !== null) input.value = initial;
     read = () => (input.value === "" ? undefined : input.value);
   } else if (schema.type === "boolean") {
@@ -81,26 +84,85 @@ function primitive(name, schema, path, value, required) {
   return { el: wrap(name, schema, path, input, { required }), read };
 }
 
+// rebalance: one of the named rules, every N trading days, or the k-th trading day of
+// chosen months ({"months": [...], "day": k}).
 function choice(name, schema, path, value, required) {
-  // e.g. rebalance: one of the named rules, or every N trading days
-  const names = schema.anyOf.flatMap((o) => resolve(o).enum || []);
-  const id = `f-${path}`;
-  const input = h("input", { id, type: "text", list: `${id}-list`, value: value ?? schema.default ?? "" });
-  const options = h("datalist", { id: `${id}-list` }, names.map((n) => h("option", { value: n })));
+  const options = schema.anyOf.map(resolve);
+  const names = options.flatMap((o) => o.enum || []);
+  const monthsSchema = options.find((o) => o.type === "object");
+  const initial = value ?? schema.default;
+  const kind = h("select", { id: `f-${path}`, "aria-label": `${path} kind` },
+    h("option", { value: "rule", text: "rule" }), h("option", { value: "every", text: "every N trading days" }),
+    monthsSchema ? h("option", { value: "months", text: "k-th trading day of chosen months" }) : null);
+  const rule = h("select", { "aria-label": `${path} rule` }, names.map((n) => h("option", { value: n, text: n })));
+  const every = h("input", { type: "number", min: "1", step: "1", "aria-label": `${path} every N days`, value: 20 });
+  const months = monthsSchema ? monthPicker(`${path}.months`, initial && initial.months) : null;
+  const day = h("input", { type: "number", min: "1", max: "23", step: "1", "aria-label": `${path} day of month`,
+                           value: (initial && initial.day) || 1 });
+  const parts = { rule: h("span", {}, rule), every: h("span", {}, every, " days"),
+                  months: months ? h("span", { class: "months-rule" }, months.el, h("label", { class: "inline" }, "trading day ", day)) : null };
+  if (typeof initial === "number") { kind.value = "every"; every.value = initial; }
+  else if (initial && typeof initial === "object") kind.value = "months";
+  else if (initial) rule.value = initial;
+  const body = h("span", {});
+  const draw = () => clear(body).appendChild(parts[kind.value]);
+  on(kind, "change", draw);
+  draw();
   const read = () => {
-    const text = input.value.trim();
-    if (text === "") return undefined;
-    return /^\d+$/.test(text) ? parseInt(text, 10) : text;
+    if (kind.value === "rule") return rule.value;
+    if (kind.value === "every") return every.value === "" ? undefined : parseInt(every.value, 10);
+    return { months: months.read() || [], day: parseInt(day.value || "1", 10) };
   };
-  return { el: wrap(name, schema, path, h("span", {}, input, options), { required }), read };
+  return { el: wrap(name, schema, path, h("span", { class: "choice" }, kind, body), { required }), read };
 }
 
-function object(name, schema, path, value) {
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+// Twelve checkboxes; read() gives the chosen month numbers, or undefined when none is.
+function monthPicker(path, value) {
+  const chosen = new Set(value || []);
+  const boxes = MONTHS.map((label, i) => h("input", { type: "checkbox", value: i + 1, checked: chosen.has(i + 1),
+                                                      "aria-label": `${path} ${label}` }));
+  const el = h("span", { class: "checks months", dataset: { field: path } },
+    boxes.map((box, i) => h("label", { class: "check" }, box, MONTHS[i])));
+  const read = () => {
+    const out = boxes.filter((b) => b.checked).map((b) => Number(b.value));
+    return out.length ? out : undefined;
+  };
+  return { el, read };
+}
+
+// A list of fixed choices (universe.exclude): one checkbox each.
+function checkList(name, schema, path, value, values) {
+  const chosen = new Set(value || []);
+  const boxes = values.map((v) => h("input", { type: "checkbox", value: v, checked: chosen.has(v), "aria-label": `${path} ${v}` }));
+  const el = h("span", { class: "checks", id: `f-${path}` }, boxes.map((box, i) => h("label", { class: "check" }, box, values[i])));
+  const read = () => {
+    const out = boxes.filter((b) => b.checked).map((b) => b.value);
+    return out.length ? out : undefined;
+  };
+  return { el: wrap(name, schema, path, el), read };
+}
+
+// An optional object (timing): off unless ticked; read() leaves it out when off.
+function optionalObject(name, schema, path, value) {
+  const enabled = h("input", { type: "checkbox", id: `f-${path}-on`, checked: Boolean(value) });
+  const inner = object("", schema, path, value || {}, { bare: true });
+  const body = h("div", { class: "optional-body" }, inner.el);
+  body.hidden = !value;
+  on(enabled, "change", () => { body.hidden = !enabled.checked; });
+  const el = h("fieldset", { class: "object optional", dataset: { field: path } },
+    h("legend", {}, h("label", { class: "inline" }, enabled, ` ${title(name, schema)}`)),
+    schema.description ? h("p", { class: "help", text: schema.description }) : null, body, errorSlot(path));
+  return { el, read: () => (enabled.checked ? inner.read() : undefined) };
+}
+
+function object(name, schema, path, value, { bare = false } = {}) {
   const props = schema.properties || {};
   const required = new Set(schema.required || []);
   const parts = Object.entries(props).map(([key, sub]) =>
     [key, editor(key, sub, path ? `${path}.${key}` : key, (value || {})[key], required.has(key))]);
-  const titled = path && !path.endsWith("]");  // a row of a list shows its fields only
+  const titled = !bare && path && !path.endsWith("]");  // a list row shows its fields only
   const el = h("fieldset", { class: "object", dataset: { field: path } },
     titled ? h("legend", { text: title(name, schema) }) : null,
     titled && schema.description ? h("p", { class: "help", text: schema.description }) : null,
@@ -136,6 +198,11 @@ function union(name, schema, path, value) {
 function array(name, schema, path, value, required) {
   const items = schema.items || {};
   const itemSchema = resolve(items);
+  if (itemSchema.enum) return checkList(name, schema, path, value, itemSchema.enum);
+  if (itemSchema.type === "integer" && itemSchema.maximum === 12) {
+    const picker = monthPicker(path, value);
+    return { el: wrap(name, schema, path, picker.el), read: picker.read };
+  }
   if (itemSchema.type === "string" && !items.oneOf) {
     const input = h("input", { id: `f-${path}`, type: "text", value: (value || []).join(", "),
                                placeholder: "comma separated" });
@@ -195,9 +262,10 @@ export async function render(main) {
   const save = h("button", { type: "button", id: "save-spec", text: "Save spec JSON" });
   const example = h("button", { type: "button", id: "load-example", text: "Example" });
   const submit = h("button", { type: "submit", class: "primary", id: "submit-spec", text: "Run backtest" });
+  const toPicks = h("button", { type: "button", id: "spec-picks", text: "Today's picks" });
   const form = h("form", { class: "card builder", id: "builder" }, host,
     h("p", { class: "field-error", dataset: { errorFor: "__form" }, role: "alert" }),
-    h("div", { class: "actions" }, submit));
+    h("div", { class: "actions" }, toPicks, submit));
   main.append(h("div", { class: "page-head" }, h("h1", { text: "New backtest" }),
     h("div", { class: "actions" }, example, load, save, file)),
     h("datalist", { id: "factor-names" }, factorNames.map((n) => h("option", { value: n }))), form);
@@ -213,6 +281,10 @@ export async function render(main) {
     file.value = "";
   });
   on(save, "click", () => download("strategy.json", new Blob([JSON.stringify(root.read(), null, 2)], { type: "application/json" })));
+  on(toPicks, "click", () => {
+    sessionStorage.setItem("qbt.picks-spec", JSON.stringify(root.read()));
+    location.hash = "#/picks";
+  });
   on(form, "submit", async (event) => {
     event.preventDefault();
     submit.disabled = true;

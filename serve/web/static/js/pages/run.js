@@ -28,10 +28,11 @@ export async function render(main, params) {
   }
   const report = h("button", { type: "button", id: "download-report", text: "Download report" });
   const toCompare = h("a", { class: "button", href: `#/compare?ids=${run.id}`, text: "Compare…" });
+  const toPicks = h("a", { class: "button", id: "run-picks", href: `#/picks?run=${run.id}`, text: "Today's picks" });
   main.appendChild(h("div", { class: "page-head" },
     h("p", { class: "muted" }, h("span", { class: "badge done", text: "done" }),
       ` run ${run.id} · ${F.seconds(run.timings.run_s)} to run · finished ${F.dateTime(run.finished_at)}`),
-    h("div", { class: "actions" }, toCompare, report)));
+    h("div", { class: "actions" }, toPicks, toCompare, report)));
   on(report, "click", async () => {
     const response = await api.request("GET", `/v1/backtests/${run.id}/report`, { raw: true });
     download(`qbt-report-${run.id.slice(0, 8)}.html`, await response.blob());

@@ -118,7 +118,7 @@ def _result(
             turnover=trade.turnover,
             costs=trade.costs,
             trades=trade_records(
-                codes=codes[trade.orders.stocks].tolist(),
+                codes=codes[trade.orders.stocks],
                 change=trade.orders.change,
                 costs=trade.orders.costs,
                 tax=trade.orders.tax,
@@ -186,7 +186,7 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     """
     window = validate_against(spec, panel)
     invested = invested_days(spec.timing, panel=panel, window=window)
-    rebalance = rebalance_mask(panel.dates[window.rows], spec.rebalance)
+    rebalance = rebalance_mask(panel.dates[: window.last + 1], spec.rebalance, start=window.first)
     rebalance[1:] |= invested[1:] & ~invested[:-1]  # timing back on: a rebalance day
     selections = plan_selections(spec, panel=panel, rows=window.first + np.flatnonzero(rebalance))
     columns = _candidates(selections)

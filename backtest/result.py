@@ -135,15 +135,14 @@ def rebalance_record(
 
 
 def trade_records(
-    *, codes: list[str], change: np.ndarray, costs: np.ndarray, tax: np.ndarray
+    *, codes: np.ndarray, change: np.ndarray, costs: np.ndarray, tax: np.ndarray
 ) -> list[dict]:
     """The trades of one rebalance (signed values: + buy, - sell), in stock-code order."""
-    rows = zip(codes, change.tolist(), costs.tolist(), tax.tolist(), strict=True)
-    return sorted(
-        ({"code": c, "side": "buy" if v > 0 else "sell", "value": abs(v), "costs": k, "tax": x}
-         for c, v, k, x in rows),
-        key=lambda trade: trade["code"],
-    )
+    order = np.argsort(codes, kind="stable")
+    rows = zip(codes[order].tolist(), change[order].tolist(), costs[order].tolist(),
+               tax[order].tolist(), strict=True)
+    return [{"code": c, "side": "buy" if v > 0 else "sell", "value": abs(v), "costs": k, "tax": x}
+            for c, v, k, x in rows]
 
 
 def equity_returns(equity: np.ndarray, *, initial: float) -> list[float | None]:

@@ -20,8 +20,12 @@ def _starts(period: np.ndarray) -> np.ndarray:
 MONTHS_OF = {"quarterly": (1, 4, 7, 10), "semiannual": (1, 7), "annual": (1,)}
 
 
-def rebalance_mask(dates: np.ndarray, rule: RebalanceRule | int | MonthsSchedule) -> np.ndarray:
-    """Bool [n_days] over the run's trading days `dates` (datetime64, ascending).
+def rebalance_mask(
+    dates: np.ndarray, rule: RebalanceRule | int | MonthsSchedule, *, start: int = 0
+) -> np.ndarray:
+    """Bool [n_days] over the run's trading days `dates[start:]` (datetime64, ascending);
+    the days before `start` (the data's earlier sessions) only count the trading days of the
+    run's first month for the months rule.
 
     daily: every day; weekly: first trading day of each ISO week (Monday-Sunday);
     monthly: first trading day of each month; quarterly / semiannual / annual: first trading
@@ -30,16 +34,15 @@ def rebalance_mask(dates: np.ndarray, rule: RebalanceRule | int | MonthsSchedule
     listed month (a month with fewer trading days has none). The first day is always a
     rebalance day.
     """
-    days = dates.astype("datetime64[D]")
     if isinstance(rule, MonthsSchedule):
-        months = days.astype("datetime64[M]").astype(np.int64)
+        months = dates.astype("datetime64[M]").astype(np.int64)
         first = _starts(months)
-        start_of_month = np.maximum.accumulate(np.where(first, np.arange(len(days)), 0))
-        nth = np.arange(len(days)) - start_of_month + 1  # 1-based trading day of the month
-        in_month = np.isin(months % 12 + 1, rule.months)
-        mask = in_month & (nth == rule.day)
+        start_of_month = np.maximum.accumulate(np.where(first, np.arange(len(dates)), 0))
+        nth = np.arange(len(dates)) - start_of_month + 1  # 1-based trading day of the month
+        mask = (np.isin(months % 12 + 1, rule.months) & (nth == rule.day))[start:]
         mask[:1] = True
         return mask
+    days = dates[start:].astype("datetime64[D]")
     if isinstance(rule, int):
         mask = np.zeros(len(days), dtype=bool)
         mask[::rule] = True

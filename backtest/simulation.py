@@ -144,9 +144,11 @@ def _rebalance(
     target[frozen] = position[frozen]
     capped = market.up_locked[t] & (target > position)
     target[capped] = position[capped]
-    for stocks_blocked, kind in ((frozen & ~market.tradable[t], "halt_blocked"),
-                                 ((frozen & market.tradable[t]) | capped, "lock_blocked")):
-        for s in np.flatnonzero(stocks_blocked & (wanted != target)):
+    blocked = (frozen | capped) & (wanted != target)
+    if blocked.any():
+        halted = ~market.tradable[t]
+        for s in np.flatnonzero(blocked):
+            kind = "halt_blocked" if halted[s] else "lock_blocked"
             events.append(Event(t, int(s), kind, abs(float(wanted[s] - target[s])), None))
     change = target - position
     traded = float(np.abs(change).sum())
@@ -155,8 +157,9 @@ def _rebalance(
     cost = traded * rules.trade_rate + float(sold @ tax_rate)
     cash = equity - float(target.sum()) - cost
     moved = np.flatnonzero(change)
-    kept = np.flatnonzero(frozen & (target > 0))
-    order = np.concatenate((stocks, kept[~np.isin(kept, stocks)]))
+    extra = frozen & (target > 0)
+    extra[stocks] = False
+    order = np.concatenate((stocks, np.flatnonzero(extra)))
     order = order[target[order] > 0]
     trade = Trade(
         day=t,

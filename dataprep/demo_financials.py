@@ -5,6 +5,8 @@ cap x book-to-market, assets = equity x sector leverage) and rolls forward quart
 quarter (a loop over ~16 quarters, vectorised over companies): revenue grows with a
 company trend and Q4 seasonality, margins are sector-like (some companies lose money, a
 few carry negative equity), net income feeds equity, Q4 carries the annual dividend.
+By `kind`: a SPAC is its trust (equity ~ market cap, revenue = ~3 %/y interest, no
+dividend); a REIT pays no corporate tax and distributes ~90 % of its income.
 
 Flow items are per quarter; `capex` is a positive outflow; `dividends_per_share` is the
 annual dividend on the Q4 statement and 0 on Q1-Q3 (so a trailing four-quarter sum is the
@@ -43,6 +45,7 @@ FUNDAMENTALS: dict[str, tuple[float, float, float, float, float, float]] = {
     "Transportation & Storage": (0.12, 0.05, 0.8, 2.5, 0.08, 1.3),
     "Banks": (0.60, 0.25, 0.05, 13.0, 0.003, 3.0),
     "Securities & Insurance": (0.40, 0.12, 0.12, 8.0, 0.005, 1.8),
+    "Real Estate": (0.75, 0.55, 0.07, 2.2, 0.02, 1.05),  # REITs
 }
 HISTORY = timedelta(days=457)  # statements from ~5 quarters before `start`: TTM from day one
 TAX_RATE = 0.22
@@ -84,28 +87,37 @@ def generate_financials(
     params = np.array([FUNDAMENTALS[name] for name in stocks["sector"]]).T
     gross, op_margin, turnover, leverage, dep_rate, bm_mult = params
     kosdaq = (stocks["market"] == "KOSDAQ").to_numpy()
+    spac = (stocks["kind"] == "spac").to_numpy()
+    reit = (stocks["kind"] == "reit").to_numpy()
     size_z = (np.log(cap) - np.log(cap).mean()) / np.log(cap).std()
 
     book_to_market = bm_mult * np.exp(0.45 * value_z + rng.normal(0, 0.2, n))
+    book_to_market[spac] = np.exp(rng.normal(0, 0.02, spac.sum())) / 0.95
+    book_to_market[reit] = np.exp(rng.normal(0.1, 0.1, reit.sum()))  # near its NAV
     equity = cap * book_to_market * 0.95
     liabilities = equity * np.maximum(leverage * np.exp(rng.normal(0, 0.25, n)) - 1, 0.05)
+    liabilities[spac] = equity[spac] * 0.02
     n_negative = max(1, round(0.008 * n)) if n >= 30 else 0
-    small_kosdaq = np.flatnonzero(kosdaq & (size_z < 0))
+    small_kosdaq = np.flatnonzero(kosdaq & (size_z < 0) & ~spac)
     negative = rng.choice(small_kosdaq, min(n_negative, len(small_kosdaq)), replace=False)
     liabilities[negative] = cap[negative] * rng.uniform(0.8, 1.5, len(negative))
     equity[negative] = -liabilities[negative] * rng.uniform(0.05, 0.3, len(negative))
 
     gross_margin = np.clip(gross * np.exp(rng.normal(0, 0.2, n)), 0.03, 0.9)
+    gross_margin[spac] = 1.0
     margin = op_margin + rng.normal(0, 0.05, n) - 0.01 * kosdaq
     margin[negative] = -np.abs(margin[negative]) - 0.05
+    margin[spac], margin[reit] = 0.5, np.maximum(margin[reit], 0.3)
     revenue_base = (equity + liabilities) * turnover * np.exp(rng.normal(0, 0.3, n)) / 4
+    revenue_base[spac] = (equity + liabilities)[spac] * 0.03 / 4
     growth = rng.normal(0.012, 0.02, n)
+    growth[spac] = 0.0
     current_assets_share = rng.uniform(0.25, 0.65, n)
     cash_share = rng.uniform(0.15, 0.5, n)
     current_liabilities_share = rng.uniform(0.35, 0.75, n)
     debt_share = rng.uniform(0.2, 0.65, n)
-    payer = (rng.random(n) < 0.55) & (margin > 0)
-    payout = rng.uniform(0.15, 0.45, n)
+    payer = (rng.random(n) < 0.55) & (margin > 0) & ~spac | reit
+    payout = np.where(reit, rng.uniform(0.85, 0.95, n), rng.uniform(0.15, 0.45, n))
     lag_tendency = np.clip(0.5 - 0.15 * size_z + rng.normal(0, 0.15, n), 0, 1)
 
     out = {name: np.empty((n_q, n)) for name in FINANCIALS_SCHEMA if name not in _KEYS}
@@ -121,7 +133,7 @@ def generate_financials(
         interest = debt * 0.045 / 4
         operating = revenue * (margin + rng.normal(0, 0.02, n))
         pretax = operating - interest + rng.normal(0, 0.01, n) * revenue
-        income = np.where(pretax > 0, (1 - TAX_RATE) * pretax, pretax)
+        income = np.where((pretax > 0) & ~reit, (1 - TAX_RATE) * pretax, pretax)
         trailing_income[q % 4] = income
         annual_income = trailing_income.sum(axis=0)
         dps = np.where(payer & q4 & (annual_income > 0), payout * annual_income / shares, 0.0)

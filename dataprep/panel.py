@@ -149,15 +149,15 @@ class FactorPanel:
     tradable: np.ndarray
     benchmarks: dict[str, np.ndarray]
     coverage: Mapping[str, FactorCoverage] = field(default_factory=dict)
-    kind: np.ndarray | None = None
-    status: np.ndarray | None = None
+    kind: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+    status: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint8))
     _factor_index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n_days, n_stocks = len(self.dates), len(self.codes)
-        if self.kind is None:
+        if self.kind.size == 0:  # not given: every stock common
             object.__setattr__(self, "kind", np.full(n_stocks, "common"))
-        if self.status is None:
+        if self.status.size == 0:  # not given: no designation
             object.__setattr__(self, "status", np.zeros((n_days, n_stocks), dtype=np.uint8))
         expected = {
             "values": (len(self.factor_names), n_days, n_stocks),
@@ -203,7 +203,7 @@ class FactorPanel:
     def nbytes(self) -> int:
         arrays = [self.values, self.close, self.returns, self.tradable, self.dates, self.codes]
         arrays += [self.names, self.market, self.sector, *self.benchmarks.values()]
-        arrays += [self.kind, self.status]  # type: ignore[list-item]
+        arrays += [self.kind, self.status]
         return int(sum(a.nbytes for a in arrays))
 
     def index(self) -> PanelIndex:

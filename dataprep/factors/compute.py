@@ -92,7 +92,7 @@ def compute_panel(frames: MarketFrames, *, specs: Sequence[FactorSpec]) -> Facto
         tradable=_panel_view(grid.tradable, grid.offset),
         benchmarks=benchmarks(frames, offset=grid.offset),
         coverage=coverage,
-        kind=_unicode(stocks["kind"]) if "kind" in stocks.columns else None,
+        kind=_unicode(stocks["kind"]),
         status=status_mask(frames.status, codes=_unicode(stocks["code"]), dates=dates),
     )
 

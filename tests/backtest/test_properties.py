@@ -13,7 +13,7 @@ from backtest import BacktestResult, run_backtest
 from backtest.spec import StrategySpec
 from dataprep.panel import STATUS_BITS, FactorPanel
 from tests.backtest.reference import reference_run
-from tests.backtest.toy import NO_COSTS, toy_panel
+from tests.backtest.toy import NO_COSTS, flat, toy_panel, toy_spec
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -26,7 +26,7 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
     moves = np.exp(rng.normal(0, 0.05, (n_days, n_stocks)))
     if messy:  # some closes at (or just short of) the daily price limit
         limits = rng.choice([1.3, 0.7, 1.299, 0.701, 1.294, 0.706], size=moves.shape)
-        moves = np.where(rng.random(moves.shape) < 0.12, limits, moves)
+        moves = np.where(rng.random(moves.shape) < 0.2, limits, moves)
     close = 10 * np.cumprod(moves, axis=0)
     factors = {
         "F": rng.normal(size=(n_days, n_stocks)).round(1),
@@ -49,9 +49,9 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
         for name in ("F", "G", "VOL_60D", "EARNINGS_YIELD"):
             factors[name][rng.random((n_days, n_stocks)) < 0.15] = np.nan
         factors["VOL_60D"][rng.random((n_days, n_stocks)) < 0.05] = 0.0
-        kind = rng.choice(["common", "common", "preferred", "spac", "reit"], n_stocks).tolist()
+        kind = rng.choice(["common"] * 4 + ["preferred", "spac", "reit"], n_stocks).tolist()
         bits = rng.choice(list(STATUS_BITS.values()), size=(n_days, n_stocks))
-        status = np.where(rng.random((n_days, n_stocks)) < 0.2, bits, 0).astype(np.uint8)
+        status = np.where(rng.random((n_days, n_stocks)) < 0.1, bits, 0).astype(np.uint8)
     market = ["KOSPI", "KOSDAQ"] * n_stocks
     # Integer index levels: a close equal to its moving average happens, and compares exactly.
     kospi = 100.0 + np.cumsum(rng.integers(-2, 3, n_days))
@@ -65,7 +65,7 @@ def random_panel(seed: int, *, n_stocks: int, n_days: int, messy: bool) -> Facto
         factors={k: v.tolist() for k, v in factors.items()},
         tradable=tradable.tolist(),
         market=market[:n_stocks],
-        sector=(["Tech", "Bank", "Food"] * 2)[:n_stocks],
+        sector=(["Tech", "Bank", "Food"] * n_stocks)[:n_stocks],
         dates=[str(day) for day in days],
         benchmark=kospi.tolist(),
         kind=kind,
@@ -86,7 +86,7 @@ MONTH_SETS = [[1], [12, 1], [11, 12, 1, 2, 3, 4], [1, 2, 3], [2, 4, 6, 8, 10, 12
 def schedules(draw: Any) -> str | int | dict[str, Any]:
     named = ["daily", "weekly", "monthly", "quarterly", "semiannual", "annual", 2, 3]
     months = {"months": draw(hs.sampled_from(MONTH_SETS)), "day": draw(hs.integers(1, 3))}
-    return draw(hs.sampled_from([*named, months]))
+    return draw(hs.sampled_from([*named, months, months, months]))
 
 
 @hs.composite
@@ -96,28 +96,38 @@ def timings(draw: Any) -> dict[str, Any] | None:
         "ma_days": draw(hs.integers(2, 4)),
     }
     season = {"months": draw(hs.sampled_from(MONTH_SETS))}
-    return draw(hs.sampled_from([None, None, trend, season, {**trend, **season}]))
+    return draw(hs.sampled_from([None, None, None, trend, season, {**trend, **season}]))
 
 
 @hs.composite
-def universes(draw: Any) -> dict[str, Any]:
-    base = draw(
-        hs.sampled_from(
-            [
-                {},
-                {"markets": "KOSPI", "exclude_sectors": ["Bank"]},
-                {"min_market_cap": 30, "min_avg_trading_value": 0.5},
-            ]
+def universes(draw: Any, crowded: bool = False) -> dict[str, Any]:
+    base = (
+        {}
+        if crowded
+        else draw(
+            hs.sampled_from(
+                [
+                    {},
+                    {"markets": "KOSPI", "exclude_sectors": ["Bank"]},
+                    {"min_market_cap": 30, "min_avg_trading_value": 0.5},
+                ]
+            )
         )
     )
-    exclude = draw(hs.lists(hs.sampled_from(EXCLUSIONS), unique=True, max_size=3))
+    exclude = draw(hs.lists(hs.sampled_from(EXCLUSIONS), unique=True, max_size=2))
     preset = draw(hs.sampled_from([None, None, "standard"]))
     return {**base, "exclude": exclude, "preset": preset}
 
 
 @hs.composite
-def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any]]:
-    n_stocks, n_days = draw(hs.integers(2, 5)), draw(hs.integers(3, 14))
+def scenarios(
+    draw: Any, messy: bool = True, crowded: bool = False
+) -> tuple[FactorPanel, dict[str, Any]]:
+    """A random panel and spec document; `crowded`: more stocks, no filters and small
+    top_n with a holding buffer, so that more stocks are eligible than held (where the
+    buffer and the locks on buying matter)."""
+    n_stocks = draw(hs.integers(6, 10) if crowded else hs.integers(2, 10))
+    n_days = draw(hs.integers(3, 14))
     panel = random_panel(draw(hs.integers(0, 2**31)), n_stocks=n_stocks, n_days=n_days, messy=messy)
     tax_bps = draw(hs.floats(0, 50))
     document = {
@@ -131,8 +141,10 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
                 ]
             )
         ),
-        "universe": draw(universes()),
-        "filters": draw(
+        "universe": draw(universes(crowded)),
+        "filters": []
+        if crowded
+        else draw(
             hs.sampled_from(
                 [
                     [],
@@ -141,8 +153,8 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
                 ]
             )
         ),
-        "top_n": draw(hs.integers(1, 5)),
-        "hold_buffer": draw(hs.sampled_from([0, 0, 1, 2])),
+        "top_n": draw(hs.integers(1, 3) if crowded else hs.integers(1, 5)),
+        "hold_buffer": draw(hs.integers(1, 3) if crowded else hs.sampled_from([0, 0, 1, 2])),
         "weighting": draw(hs.sampled_from(["equal", "market_cap", "inverse_vol"])),
         "rebalance": draw(schedules()),
         "limit_lock": draw(hs.booleans()),
@@ -166,7 +178,7 @@ def scenarios(draw: Any, messy: bool = True) -> tuple[FactorPanel, dict[str, Any
 
 
 @SETTINGS
-@given(scenarios())
+@given(hs.one_of(scenarios(), scenarios(crowded=True)))
 def test_equity_stays_positive_and_weights_sum_to_at_most_one(scenario):
     panel, document = scenario
     result = run_backtest(StrategySpec.model_validate(document), panel)
@@ -252,8 +264,8 @@ def test_runs_are_deterministic_and_round_trip_through_json_without_nan(scenario
     assert BacktestResult.model_validate_json(text) == first
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hs.one_of(scenarios(), scenarios(crowded=True)))
 def test_the_engine_agrees_with_the_literal_reference(scenario):
     panel, document = scenario
     spec = StrategySpec.model_validate(document)
@@ -261,3 +273,15 @@ def test_the_engine_agrees_with_the_literal_reference(scenario):
     equity, held = reference_run(spec, panel)
     assert np.allclose(result.equity, equity, rtol=1e-9, atol=1e-6)
     assert [[h.code for h in r.holdings] for r in result.rebalances] == held
+
+
+def test_a_months_schedule_counts_the_months_trading_days_before_the_run_starts():
+    """Regression: the k-th trading day was counted from the run's first day, so a run from
+    2024-01-03 with {months: [1], day: 3} rebalanced on 01-05, not on January's 3rd trading
+    day, 01-04."""
+    panel = toy_panel(close=flat(5, 2), factors={"F": flat(5, 2, 1.0)})  # 01-02 .. 01-08
+    spec = toy_spec(panel, rebalance={"months": [1], "day": 3})  # from 01-03
+    assert [str(r.date) for r in run_backtest(spec, panel).rebalances] == [
+        "2024-01-03",
+        "2024-01-04",
+    ]

@@ -65,8 +65,8 @@ def toy_panel(
         returns=returns,
         tradable=np.asarray(tradable, dtype=bool) if tradable is not None else listed,
         benchmarks={"KOSPI": index, "KOSDAQ": index.copy()},
-        kind=np.array(kind) if kind is not None else None,
-        status=np.asarray(status, dtype=np.uint8) if status is not None else None,
+        **({"kind": np.array(kind)} if kind is not None else {}),
+        **({"status": np.asarray(status, dtype=np.uint8)} if status is not None else {}),
     )
     arrays = [panel.values, panel.close, panel.returns, panel.tradable, panel.dates]
     for array in [*arrays, panel.codes, panel.market, panel.sector, panel.kind, panel.status,

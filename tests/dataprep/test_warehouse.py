@@ -32,7 +32,8 @@ def read_back(conn: psycopg.Connection) -> MarketData:
     """Every market table, in the order the generator emits rows."""
     frames = {}
     for field, (table, schema) in TABLES.items():
-        keys = {"stocks": "code", "indexes": "index_code DESC, date"}.get(field, "1, 2")
+        keys = {"stocks": "code", "indexes": "index_code DESC, date",
+                "status": "code, status, start_date"}.get(field, "1, 2")
         with conn.cursor() as cur:
             cur.execute(f"SELECT {', '.join(schema)} FROM {table} ORDER BY {keys}")
             frames[field] = pl.DataFrame(cur.fetchall(), schema=schema, orient="row")

@@ -31,7 +31,7 @@ from backtest.result import (
     equity_returns,
     nan_free,
     rebalance_record,
-    trade_records,
+    trade_columns,
 )
 from backtest.schedule import rebalance_mask
 from backtest.selection import Selection, plan_selections
@@ -106,7 +106,10 @@ def _result(
     cash_rebalances: int,
 ) -> BacktestResult:
     """The result of a finished simulation; `columns` maps its columns to the panel's."""
-    dates = panel.dates[window.rows].astype("datetime64[D]").tolist()
+    days = panel.dates[window.rows].astype("datetime64[D]")
+    dates = days.tolist()
+    capital = spec.initial_capital
+    monthly = period_returns(days, ledger.equity, initial=capital, period="month")
     codes = panel.codes[columns]
     benchmark = _benchmark_equity(panel, spec, window=window)
     rebalances = [
@@ -117,7 +120,7 @@ def _result(
             equity_before=trade.equity_before,
             turnover=trade.turnover,
             costs=trade.costs,
-            trades=trade_records(
+            trades=trade_columns(
                 codes=codes[trade.orders.stocks],
                 change=trade.orders.change,
                 costs=trade.orders.costs,
@@ -142,6 +145,7 @@ def _result(
         risk_free_rate=spec.risk_free_rate,
         cash_rebalances=cash_rebalances,
         exposure=ledger.exposure,
+        monthly=monthly,
     )
     return BacktestResult.model_validate(
         {
@@ -154,12 +158,8 @@ def _result(
             "returns": equity_returns(ledger.equity, initial=spec.initial_capital),
             "rebalances": rebalances,
             "exposure": ledger.exposure.tolist(),
-            "monthly_returns": period_returns(
-                dates, ledger.equity, initial=spec.initial_capital, period="month"
-            ),
-            "yearly_returns": period_returns(
-                dates, ledger.equity, initial=spec.initial_capital, period="year"
-            ),
+            "monthly_returns": monthly,
+            "yearly_returns": period_returns(days, ledger.equity, initial=capital, period="year"),
             "events": events,
             "stocks": _stocks_held(panel, columns=columns, ledger=ledger),
             "statistics": statistics,
@@ -188,7 +188,10 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     invested = invested_days(spec.timing, panel=panel, window=window)
     rebalance = rebalance_mask(panel.dates[: window.last + 1], spec.rebalance, start=window.first)
     rebalance[1:] |= invested[1:] & ~invested[:-1]  # timing back on: a rebalance day
-    selections = plan_selections(spec, panel=panel, rows=window.first + np.flatnonzero(rebalance))
+    days = np.flatnonzero(rebalance)
+    on = invested[days]  # while timing is off a rebalance buys nothing: no plan needed
+    planned = iter(plan_selections(spec, panel=panel, rows=window.first + days[on]))
+    selections = [next(planned) if day_on else Selection.nothing() for day_on in on]
     columns = _candidates(selections)
     rules = Rules(
         initial_capital=spec.initial_capital,
@@ -203,7 +206,8 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
     market = _market(panel, spec, window=window, columns=columns, invested=invested)
     local = [_local(selection, columns) for selection in selections]
     ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=local)
-    empty = sum(1 for selection in selections if len(selection.stocks) == 0)  # nothing eligible
+    empty = sum(1 for selection, day_on in zip(selections, on, strict=True)
+                if day_on and len(selection.stocks) == 0)  # nothing eligible
     return _result(
         spec, panel=panel, window=window, ledger=ledger, columns=columns, cash_rebalances=empty
     )

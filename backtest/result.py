@@ -21,12 +21,25 @@ class Holding(_Output):
     weight: float = Field(description="Position value / equity before that day's trading.")
 
 
-class TradeRecord(_Output):
-    code: str = Field(description="Stock code.")
-    side: Literal["buy", "sell"] = Field(description="buy or sell.")
-    value: float = Field(description="Traded value (KRW), > 0.")
-    costs: float = Field(description="Commission and slippage on it (KRW).")
-    tax: float = Field(description="Securities transaction tax on it (KRW; sells only).")
+class Trades(_Output):
+    """One rebalance's trades as parallel lists, one entry per trade, in stock-code order
+    (compact: a daily-rebalanced run trades thousands of times)."""
+
+    code: list[str] = Field(default_factory=list, description="Stock codes.")
+    side: list[Literal["buy", "sell"]] = Field(default_factory=list, description="buy or sell.")
+    value: list[float] = Field(default_factory=list, description="Traded values (KRW), > 0.")
+    costs: list[float] = Field(
+        default_factory=list, description="Commission and slippage on each (KRW)."
+    )
+    tax: list[float] = Field(
+        default_factory=list, description="Securities transaction tax on each (KRW; sells only)."
+    )
+
+    def records(self) -> list[dict[str, object]]:
+        """The trades as one dict each: code, side, value, costs, tax."""
+        names = ("code", "side", "value", "costs", "tax")
+        columns = zip(self.code, self.side, self.value, self.costs, self.tax, strict=True)
+        return [dict(zip(names, row, strict=True)) for row in columns]
 
 
 class Rebalance(_Output):
@@ -39,8 +52,8 @@ class Rebalance(_Output):
     )
     turnover: float = Field(description="Traded value (buys + sells) / equity before trading.")
     costs: float = Field(description="Costs paid for this rebalance's trades (KRW).")
-    trades: list[TradeRecord] = Field(
-        default_factory=list, description="The trades, buys and sells, in stock-code order."
+    trades: Trades = Field(
+        default_factory=Trades, description="The trades, buys and sells, in stock-code order."
     )
 
 
@@ -120,7 +133,7 @@ def rebalance_record(
     equity_before: float,
     turnover: float,
     costs: float,
-    trades: list[dict],
+    trades: dict[str, list],
 ) -> dict:
     """One rebalance as plain data; BacktestResult validates it (fast, in pydantic-core)."""
     scale = 1.0 / equity_before if equity_before > 0 else 0.0
@@ -134,15 +147,20 @@ def rebalance_record(
     }
 
 
-def trade_records(
+def trade_columns(
     *, codes: np.ndarray, change: np.ndarray, costs: np.ndarray, tax: np.ndarray
-) -> list[dict]:
-    """The trades of one rebalance (signed values: + buy, - sell), in stock-code order."""
+) -> dict[str, list]:
+    """The trades of one rebalance (signed values: + buy, - sell) as `Trades` columns, in
+    stock-code order."""
     order = np.argsort(codes, kind="stable")
-    rows = zip(codes[order].tolist(), change[order].tolist(), costs[order].tolist(),
-               tax[order].tolist(), strict=True)
-    return [{"code": c, "side": "buy" if v > 0 else "sell", "value": abs(v), "costs": k, "tax": x}
-            for c, v, k, x in rows]
+    signed = change[order]
+    return {
+        "code": codes[order].tolist(),
+        "side": np.where(signed > 0, "buy", "sell").tolist(),
+        "value": np.abs(signed).tolist(),
+        "costs": costs[order].tolist(),
+        "tax": tax[order].tolist(),
+    }
 
 
 def equity_returns(equity: np.ndarray, *, initial: float) -> list[float | None]:

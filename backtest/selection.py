@@ -52,6 +52,12 @@ class Selection:
     sizes: np.ndarray | None = None
     n_eligible: int = 0
 
+    @classmethod
+    def nothing(cls) -> Selection:
+        """No target (a rebalance while market timing is off buys nothing)."""
+        none = np.zeros(0, dtype=np.intp)
+        return cls(stocks=none, weights=np.zeros(0), ranked=none, scores=np.zeros(0))
+
 
 def static_mask(
     universe: Universe, *, market: np.ndarray, sector: np.ndarray, kind: np.ndarray

@@ -193,6 +193,7 @@ def simulate(
     noted = np.zeros(n_stocks, dtype=bool)  # a blocked pending exit already recorded
     plans = iter(selections)
     events = ledger.events
+    timed = not market.invested.all()  # market timing switches somewhere in the window
 
     def exit_now(stocks: np.ndarray, kind: str, t: int) -> float:
         """Sell all of `stocks` at close t; answers the cash received after costs."""
@@ -227,8 +228,11 @@ def simulate(
             ledger.costs_paid += cost
             position[held] = 0.0
             pending[held] = 0
-        can_sell = market.tradable[t] & ~market.down_locked[t]
-        if pending.any():
+        waiting_exits = pending.any()
+        turns_off = timed and t > 0 and market.invested[t - 1] and not market.invested[t]
+        if waiting_exits or turns_off:
+            can_sell = market.tradable[t] & ~market.down_locked[t]
+        if waiting_exits:
             for code, kind in ((STOP_EXIT, "stop_exit"), (TIMING_EXIT, "timing_exit")):
                 cash += exit_now(np.flatnonzero((pending == code) & can_sell), kind, t)
             waiting = np.flatnonzero((pending != 0) & ~noted)
@@ -236,7 +240,9 @@ def simulate(
                 blocked = "halt_blocked" if not market.tradable[t, s] else "lock_blocked"
                 events.append(Event(t, int(s), blocked, float(position[s]), None))
             noted[waiting] = True
-        if t > 0 and market.invested[t - 1] and not market.invested[t]:  # timing turns off
+            if market.invested[t]:
+                pending[pending == TIMING_EXIT] = 0  # timing on: holdings again
+        if turns_off:  # every position is sold at this close; those that cannot trade wait
             held = position != 0
             cash += exit_now(np.flatnonzero(held & can_sell), "timing_exit", t)
             waiting = np.flatnonzero(held & ~can_sell)
@@ -245,8 +251,6 @@ def simulate(
                 blocked = "halt_blocked" if not market.tradable[t, s] else "lock_blocked"
                 events.append(Event(t, int(s), blocked, float(position[s]), None))
             noted[waiting] = True
-        if market.invested[t]:
-            pending[pending == TIMING_EXIT] = 0  # back on: they are holdings again
         if rebalance[t]:
             before = position
             position, cash, trade = _rebalance(
@@ -258,10 +262,11 @@ def simulate(
             opened = (position != 0) & (before == 0)
             entry[opened] = market.close[t, opened]
             pending[position == 0] = 0
-        equity = cash + position.sum()
+        invested = position.sum()
+        equity = cash + invested
         ledger.equity[t] = equity
         ledger.holdings[t] = np.count_nonzero(position)
-        ledger.exposure[t] = position.sum() / equity if equity > 0 else 0.0
+        ledger.exposure[t] = invested / equity if equity > 0 else 0.0
         if stops:
             held = np.flatnonzero(position)
             move = market.close[t, held] / entry[held] - 1.0

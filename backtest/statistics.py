@@ -136,7 +136,7 @@ def information_ratio(returns: np.ndarray, benchmark: np.ndarray) -> float:
     return float(active.mean() * DAYS_PER_YEAR / error)
 
 
-def period_returns(dates: list[date], equity: np.ndarray, *, initial: float,
+def period_returns(dates: np.ndarray | list[date], equity: np.ndarray, *, initial: float,
                    period: str) -> dict[str, float | None]:
     """Return of each calendar month ("YYYY-MM") or year ("YYYY") the run touches: equity
     at its last close over equity at the previous period's last close (the initial capital
@@ -144,7 +144,7 @@ def period_returns(dates: list[date], equity: np.ndarray, *, initial: float,
     if len(dates) == 0:
         return {}
     unit = "datetime64[M]" if period == "month" else "datetime64[Y]"
-    keys = np.array(dates, dtype="datetime64[D]").astype(unit)
+    keys = np.asarray(dates, dtype="datetime64[D]").astype(unit)
     ends = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
     closes = equity[ends]
     before = np.concatenate(([initial], closes[:-1]))
@@ -244,10 +244,11 @@ def compute_statistics(
     risk_free_rate: float,
     cash_rebalances: int,
     exposure: np.ndarray | None = None,
+    monthly: dict[str, float | None] | None = None,
 ) -> Statistics:
     """All statistics of one run from its daily arrays; `cash_rebalances` counts the
     rebalance days on which nothing was eligible; `exposure`: invested value / equity at
-    each close (None: unknown)."""
+    each close (None: unknown); `monthly`: `period_returns` by month, when already known."""
     n_days = len(equity)
     returns = returns_from_equity(equity, initial=initial_capital)
     benchmark = returns_from_equity(benchmark_equity, initial=initial_capital)
@@ -257,7 +258,8 @@ def compute_statistics(
     depth, peak, trough = max_drawdown(equity, initial=initial_capital)
     beta, alpha_daily = beta_alpha(returns, benchmark, risk_free_daily=rf)
     mean_turnover = float(turnovers.mean()) if len(turnovers) else math.nan
-    monthly = period_returns(dates, equity, initial=initial_capital, period="month")
+    if monthly is None:
+        monthly = period_returns(dates, equity, initial=initial_capital, period="month")
     months = [value for value in monthly.values() if value is not None]
     return Statistics(
         n_days=n_days,

@@ -188,7 +188,7 @@ def test_a_buffer_gives_kept_and_new_stocks_the_same_weights():
     second = result.rebalances[1]
     assert [h.weight for h in second.holdings] == pytest.approx([0.5, 0.5])
     assert second.turnover == pytest.approx(1.0)
-    trades = [(t.code, t.side, t.value) for t in second.trades]
+    trades = [(t["code"], t["side"], t["value"]) for t in second.trades.records()]
     assert trades == [("A", "sell", pytest.approx(50)), ("B", "sell", pytest.approx(500)),
                       ("C", "buy", pytest.approx(550))]
 
@@ -278,14 +278,15 @@ def test_trades_carry_side_value_costs_and_tax():
              "sell_tax": [{"effective": "2020-01-01", "market": "KOSPI", "bps": 20}]}
     result = run_backtest(toy_spec(panel, rebalance="daily", costs=costs), panel)
     first, second = result.rebalances
-    assert [(t.code, t.side, t.value, t.costs, t.tax) for t in first.trades] == [
-        ("A", "buy", 1000, pytest.approx(1.5), 0)
+    assert first.trades.records() == [
+        {"code": "A", "side": "buy", "value": 1000, "costs": pytest.approx(1.5), "tax": 0}
     ]
-    assert [(t.code, t.side) for t in second.trades] == [("A", "sell"), ("B", "buy")]
-    assert [t.value for t in second.trades] == pytest.approx([1000, 998.5])
-    assert [t.costs for t in second.trades] == pytest.approx([1.5, 1.49775])
-    assert [t.tax for t in second.trades] == pytest.approx([2.0, 0.0])
-    assert sum(t.costs + t.tax for t in second.trades) == pytest.approx(second.costs)
+    trades = second.trades
+    assert list(zip(trades.code, trades.side, strict=True)) == [("A", "sell"), ("B", "buy")]
+    assert trades.value == pytest.approx([1000, 998.5])
+    assert trades.costs == pytest.approx([1.5, 1.49775])
+    assert trades.tax == pytest.approx([2.0, 0.0])
+    assert sum(trades.costs) + sum(trades.tax) == pytest.approx(second.costs)
 
 
 def test_monthly_and_yearly_returns_and_the_best_and_worst_month():

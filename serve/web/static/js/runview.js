@@ -82,6 +82,12 @@
     return h("table", { class: "stats" }, h("tbody", {}, rows));
   }
 
+  function tradeRows(r) {
+    // a rebalance's trades (parallel lists) as one object each
+    const t = r.trades || {};
+    return (t.code || []).map((code, i) => ({ code, side: t.side[i], value: t.value[i], costs: t.costs[i], tax: t.tax[i] }));
+  }
+
   function holdingsSection(result) {
     const box = h("section", { class: "card" }, h("h3", { text: "Holdings per rebalance" }));
     if (!result.rebalances.length) {
@@ -94,7 +100,7 @@
     const table = h("div", {});
     const draw = () => {
       const r = result.rebalances[Number(select.value)];
-      const trades = r.trades || [];
+      const trades = tradeRows(r);
       const bought = trades.filter((t) => t.side === "buy").length;
       clear(table).appendChild(h("p", { class: "muted",
         text: `Turnover ${F.pct(r.turnover)}, costs ${F.krw(r.costs)} · ${bought} buys, ${trades.length - bought} sells` }));
@@ -111,7 +117,7 @@
     const tradesBox = h("details", { class: "trades" });
     const drawTrades = () => {
       const r = result.rebalances[Number(select.value)];
-      const trades = r.trades || [];
+      const trades = tradeRows(r);
       const stocks = result.stocks || {};
       clear(tradesBox).append(h("summary", { text: `Trades of this rebalance (${trades.length})` }),
         h("table", { class: "grid trades" },

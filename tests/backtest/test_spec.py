@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from backtest.spec import PercentileFilter, RangeFilter, StrategySpec, statutory_sell_tax
+from backtest.sweep import SweepSpec
 
 
 def document(**fields: Any) -> dict[str, Any]:
@@ -172,3 +174,34 @@ def test_every_model_field_declares_a_description():
 
     models = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, BaseModel)]
     assert [name for model in models for name in walk(model)] == []
+
+
+def test_every_example_file_is_a_valid_spec_or_sweep():
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    files = sorted(folder.glob("*.json"))
+    assert {f.name for f in files} >= {"value_momentum.json", "sweep.json", "krx_rules.json"}
+    for path in files:
+        document = json.loads(path.read_text())
+        model = SweepSpec if "grid" in document else StrategySpec
+        model.model_validate(document)
+
+
+def test_the_krx_rule_fields_default_and_refuse_bad_values_naming_the_field():
+    spec = StrategySpec.model_validate(document())
+    assert spec.limit_lock is True and spec.hold_buffer == 0 and spec.timing is None
+    assert spec.universe.exclude == [] and spec.universe.preset is None
+    assert error_locations(universe={"exclude": ["penny"]}) == [("universe", "exclude", 0)]
+    assert error_locations(universe={"preset": "strict"}) == [("universe", "preset")]
+    assert error_locations(hold_buffer=-1) == [("hold_buffer",)]
+    assert error_locations(timing={"index": "KOSPI"}) == [("timing",)]
+    assert error_locations(timing={}) == [("timing",)]
+    assert error_locations(timing={"months": [0]}) == [("timing", "months", 0)]
+    assert error_locations(timing={"index": "NIKKEI", "ma_days": 20}) == [("timing", "index")]
+    assert ("rebalance", "MonthsSchedule", "day") in error_locations(
+        rebalance={"months": [4], "day": 0}
+    )
+
+
+def test_loss_making_reads_earnings_yield():
+    spec = StrategySpec.model_validate(document(universe={"exclude": ["loss_making"]}))
+    assert spec.factors_used()["EARNINGS_YIELD"] == "universe.exclude"

@@ -94,8 +94,9 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(
     sweep.write_text(json.dumps({
         "base": {"start": "2022-01-03", "end": "2022-06-30",
                  "ranking": [{"factor": "PBR", "ascending": True}, {"factor": "MOM_3M"}],
-                 "top_n": 5},
-        "grid": {"top_n": [3, 5], "rebalance": ["monthly", "weekly"]},
+                 "top_n": 5, "universe": {"preset": "standard"},
+                 "timing": {"index": "KOSPI", "ma_days": 20}},
+        "grid": {"hold_buffer": [0, 3], "rebalance": ["monthly", {"months": [2, 4], "day": 2}]},
         "rank_by": "sharpe", "top": 3,
     }))
     dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
@@ -119,6 +120,14 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(
             "SELECT status, count(*) FROM runs WHERE sweep_id=%s GROUP BY status", (sweeps[0][0],)
         ).fetchall()
     assert sweeps[0][1] == 4 and statuses == [("done", 4)]
+    with psycopg.connect(market) as conn:  # the KRX rules travelled with every variant
+        specs = [row[0] for row in conn.execute(
+            "SELECT spec FROM runs WHERE sweep_id = %s", (sweeps[0][0],))]
+    assert all(s["universe"]["preset"] == "standard" and s["timing"]["ma_days"] == 20
+               for s in specs)
+    assert sorted(str(s["rebalance"]) for s in specs if s["hold_buffer"] == 3) == [
+        "monthly", "{'months': [2, 4], 'day': 2}"
+    ]
 
 
 def test_a_client_without_the_token_is_refused(head, tmp_path):

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 from polars.testing import assert_frame_equal
 
-from dataprep.demo import SECTORS, generate_market
+from dataprep.demo import generate_market
+from dataprep.demo_universe import SECTORS
 from dataprep.importing.problems import Findings
 from dataprep.importing.rules import kinds
 from dataprep.tables import KINDS, STATUSES, TABLES, MarketData

@@ -66,16 +66,22 @@ def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_session(ui, 
     assert ui.errors == [e for e in ui.errors if "401" in e]  # only the refused sign-in
 
 
-def test_build_submit_watch_and_see_every_chart(ui, app):
+def example_in_builder(ui, app, *, end: str):
+    """The builder with the example spec from 2021-06-01 to `end`, no size minimums."""
     page = ui.page
     sign_in(ui, app)
     page.goto(f"{app.url}/#/new")
     page.wait_for_selector("#builder [data-field='ranking']")
     page.click("#load-example")
     page.fill("[id='f-start']", "2021-06-01")
-    page.fill("[id='f-end']", "2022-06-30")
+    page.fill("[id='f-end']", end)
     page.fill("[id='f-universe.min_market_cap']", "")
     page.fill("[id='f-universe.min_avg_trading_value']", "")
+    return page
+
+
+def test_build_submit_watch_and_see_every_chart(ui, app):
+    page = example_in_builder(ui, app, end="2022-06-30")
     ui.shot("builder")
     page.click("#submit-spec")
     page.wait_for_selector("#run-view .chart canvas", timeout=90_000)
@@ -92,15 +98,7 @@ def test_build_submit_watch_and_see_every_chart(ui, app):
 
 
 def test_the_builder_sets_the_korean_rules_and_the_run_shows_events_and_picks(ui, app):
-    page = ui.page
-    sign_in(ui, app)
-    page.goto(f"{app.url}/#/new")
-    page.wait_for_selector("#builder [data-field='ranking']")
-    page.click("#load-example")
-    page.fill("[id='f-start']", "2021-06-01")
-    page.fill("[id='f-end']", "2022-12-28")
-    page.fill("[id='f-universe.min_market_cap']", "")
-    page.fill("[id='f-universe.min_avg_trading_value']", "")
+    page = example_in_builder(ui, app, end="2022-12-28")
     page.fill("[id='f-top_n']", "8")
     page.select_option("[id='f-universe.preset']", "standard")
     page.check("[aria-label='universe.exclude loss_making']")

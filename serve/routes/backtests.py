@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from backtest.spec import StrategySpec
 from runtime.names import RunStatus
@@ -93,8 +93,9 @@ async def get_backtest(
 
 @router.get(
     "/backtests/{run_id}/report",
-    response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "The report, one HTML file"},
+    response_class=Response,  # errors stay JSON (ErrorBody); the 200 is text/html
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                     "description": "The report, one HTML file"},
                **error_responses(404, 409, 422)},
 )
 async def backtest_report(run_id: UUID, owner: CurrentOwner, service: ServiceDep) -> Response:

@@ -20,7 +20,7 @@ Steps, and where each lives:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,6 +45,47 @@ from backtest.window import RunWindow, delistings_by_day, limit_locks, price_rel
 
 if TYPE_CHECKING:  # no runtime import: dataprep's package imports the database stack
     from dataprep.panel import FactorPanel
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run decides before its day loop: its rows, the rebalance days, every
+    rebalance's selection (stocks as columns of `columns`, the only stocks it can hold), and
+    the window's market data for those columns (with market timing). `cash_rebalances`
+    counts the rebalances (timing on) on which nothing was eligible."""
+
+    window: RunWindow
+    rebalance: np.ndarray
+    selections: list[Selection]
+    columns: np.ndarray
+    market: WindowData
+    cash_rebalances: int
+
+
+def plan_run(spec: StrategySpec, panel: FactorPanel, *, depth: int | None = None) -> RunPlan:
+    """Steps 1-4 of the module docstring. `depth` ranks that many stocks on each rebalance
+    day instead of top_n + hold_buffer (variants of a sweep sharing one plan)."""
+    window = validate_against(spec, panel)
+    invested = invested_days(spec.timing, panel=panel, window=window)
+    rebalance = rebalance_mask(panel.dates[: window.last + 1], spec.rebalance, start=window.first)
+    rebalance[1:] |= invested[1:] & ~invested[:-1]  # timing back on: a rebalance day
+    days = np.flatnonzero(rebalance)
+    on = invested[days]  # while timing is off a rebalance buys nothing: no plan needed
+    planning = spec if depth is None else spec.model_copy(update={"top_n": depth,
+                                                                  "hold_buffer": 0})
+    planned = iter(plan_selections(planning, panel=panel, rows=window.first + days[on]))
+    selections = [next(planned) if day_on else Selection.nothing() for day_on in on]
+    columns = _candidates(selections)
+    empty = sum(1 for selection, day_on in zip(selections, on, strict=True)
+                if day_on and len(selection.stocks) == 0)  # nothing eligible
+    return RunPlan(
+        window=window,
+        rebalance=rebalance,
+        selections=[_local(selection, columns) for selection in selections],
+        columns=columns,
+        market=_market(panel, spec, window=window, columns=columns, invested=invested),
+        cash_rebalances=empty,
+    )
 
 
 def _candidates(selections: list[Selection]) -> np.ndarray:
@@ -89,7 +130,7 @@ def _market(
     )
 
 
-def _benchmark_equity(panel: FactorPanel, spec: StrategySpec, *, window: RunWindow) -> np.ndarray:
+def benchmark_equity(panel: FactorPanel, spec: StrategySpec, *, window: RunWindow) -> np.ndarray:
     """initial_capital x index(t) / index(first run day)."""
     index = np.asarray(panel.benchmarks[spec.benchmark][window.rows], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,7 +152,7 @@ def _result(
     capital = spec.initial_capital
     monthly = period_returns(days, ledger.equity, initial=capital, period="month")
     codes = panel.codes[columns]
-    benchmark = _benchmark_equity(panel, spec, window=window)
+    benchmark = benchmark_equity(panel, spec, window=window)
     rebalances = [
         rebalance_record(
             day=dates[trade.day],
@@ -145,7 +186,6 @@ def _result(
         risk_free_rate=spec.risk_free_rate,
         cash_rebalances=cash_rebalances,
         exposure=ledger.exposure,
-        monthly=monthly,
     )
     return BacktestResult.model_validate(
         {
@@ -184,15 +224,7 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
 
     Raises `backtest.validation.SpecError` when the spec does not fit the data.
     """
-    window = validate_against(spec, panel)
-    invested = invested_days(spec.timing, panel=panel, window=window)
-    rebalance = rebalance_mask(panel.dates[: window.last + 1], spec.rebalance, start=window.first)
-    rebalance[1:] |= invested[1:] & ~invested[:-1]  # timing back on: a rebalance day
-    days = np.flatnonzero(rebalance)
-    on = invested[days]  # while timing is off a rebalance buys nothing: no plan needed
-    planned = iter(plan_selections(spec, panel=panel, rows=window.first + days[on]))
-    selections = [next(planned) if day_on else Selection.nothing() for day_on in on]
-    columns = _candidates(selections)
+    plan = plan_run(spec, panel)
     rules = Rules(
         initial_capital=spec.initial_capital,
         trade_rate=trade_rate(spec.costs),
@@ -203,11 +235,7 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
         hold_buffer=spec.hold_buffer,
         max_weight=spec.max_weight,
     )
-    market = _market(panel, spec, window=window, columns=columns, invested=invested)
-    local = [_local(selection, columns) for selection in selections]
-    ledger = simulate(market=market, rules=rules, rebalance=rebalance, selections=local)
-    empty = sum(1 for selection, day_on in zip(selections, on, strict=True)
-                if day_on and len(selection.stocks) == 0)  # nothing eligible
-    return _result(
-        spec, panel=panel, window=window, ledger=ledger, columns=columns, cash_rebalances=empty
-    )
+    ledger = simulate(market=plan.market, rules=rules, rebalance=plan.rebalance,
+                      selections=plan.selections)
+    return _result(spec, panel=panel, window=plan.window, ledger=ledger, columns=plan.columns,
+                   cash_rebalances=plan.cash_rebalances)

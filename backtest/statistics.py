@@ -27,130 +27,193 @@ def finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def returns_from_equity(equity: np.ndarray, *, initial: float) -> np.ndarray:
-    """Daily simple returns; the first is against `initial`."""
-    previous = np.concatenate(([initial], equity[:-1]))
+def _rows(values: np.ndarray) -> np.ndarray:
+    """Float64 [n_rows, n]: one row per series (a single series becomes one row)."""
+    return np.atleast_2d(np.asarray(values, dtype=np.float64))
+
+
+def _like(values: np.ndarray, series: np.ndarray) -> np.ndarray | float:
+    """`values` (one per row) as a float when `series` was one series."""
+    return float(values[0]) if np.ndim(series) == 1 else values
+
+
+def returns_from_equity(equity: np.ndarray, *, initial: float | np.ndarray) -> np.ndarray:
+    """Daily simple returns along the last axis; the first is against `initial` (one per
+    row)."""
+    equity = np.asarray(equity, dtype=np.float64)
+    start = np.broadcast_to(np.asarray(initial, dtype=np.float64)[..., None],
+                            equity.shape[:-1] + (1,))
+    previous = np.concatenate((start, equity[..., :-1]), axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return equity / previous - 1.0
 
 
-def daily_rate(annual: float) -> float:
+def daily_rate(annual: float | np.ndarray) -> float | np.ndarray:
     """The daily rate that compounds to `annual` over 252 days."""
     return (1.0 + annual) ** (1.0 / DAYS_PER_YEAR) - 1.0
 
 
-def cagr(total_return: float, n_days: int) -> float:
-    growth = 1.0 + total_return
-    if n_days < 1 or growth <= 0:
-        return math.nan
-    return growth ** (DAYS_PER_YEAR / n_days) - 1.0
+def cagr(total_return: float | np.ndarray, n_days: int) -> float | np.ndarray:
+    growth = 1.0 + np.asarray(total_return, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where((n_days >= 1) & (growth > 0),
+                         np.abs(growth) ** (DAYS_PER_YEAR / max(n_days, 1)) - 1.0, np.nan)
+    return float(value) if np.ndim(total_return) == 0 else value
 
 
-def annual_volatility(returns: np.ndarray) -> float:
-    if len(returns) < 2:
-        return math.nan
-    return float(np.std(returns, ddof=1) * math.sqrt(DAYS_PER_YEAR))
+def annual_volatility(returns: np.ndarray) -> float | np.ndarray:
+    r = _rows(returns)
+    if r.shape[1] < 2:
+        return _like(np.full(len(r), np.nan), returns)
+    return _like(np.std(r, axis=1, ddof=1) * math.sqrt(DAYS_PER_YEAR), returns)
 
 
-def sharpe(returns: np.ndarray, *, risk_free_daily: float) -> float:
+def sharpe(returns: np.ndarray, *, risk_free_daily: float | np.ndarray) -> float | np.ndarray:
     """Annualised mean excess return over annualised volatility (ddof=1)."""
-    if len(returns) < 2:
-        return math.nan
-    excess = returns - risk_free_daily
-    deviation = np.std(excess, ddof=1)
-    if deviation <= 0:
-        return math.nan
-    return float(excess.mean() / deviation * math.sqrt(DAYS_PER_YEAR))
+    r = _rows(returns)
+    if r.shape[1] < 2:
+        return _like(np.full(len(r), np.nan), returns)
+    excess = r - np.asarray(risk_free_daily, dtype=np.float64).reshape(-1, 1)
+    deviation = np.std(excess, axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(deviation > 0, excess.mean(axis=1) / deviation, np.nan)
+    return _like(value * math.sqrt(DAYS_PER_YEAR), returns)
 
 
-def sortino(returns: np.ndarray, *, risk_free_daily: float) -> float:
+def sortino(returns: np.ndarray, *, risk_free_daily: float | np.ndarray) -> float | np.ndarray:
     """Annualised mean excess return over annualised downside deviation
     sqrt(mean(min(excess, 0)^2)) (all days in the mean)."""
-    if len(returns) < 2:
-        return math.nan
-    excess = returns - risk_free_daily
-    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
-    if downside <= 0:
-        return math.nan
-    return float(excess.mean() / downside * math.sqrt(DAYS_PER_YEAR))
+    r = _rows(returns)
+    if r.shape[1] < 2:
+        return _like(np.full(len(r), np.nan), returns)
+    excess = r - np.asarray(risk_free_daily, dtype=np.float64).reshape(-1, 1)
+    downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2, axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(downside > 0, excess.mean(axis=1) / downside, np.nan)
+    return _like(value * math.sqrt(DAYS_PER_YEAR), returns)
 
 
-def max_drawdown(equity: np.ndarray, *, initial: float) -> tuple[float, int, int]:
+def max_drawdown(
+    equity: np.ndarray, *, initial: float | np.ndarray
+) -> tuple[float, int, int] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(drawdown <= 0, peak index, trough index) of the deepest fall from a running high of
     the daily equity, the initial capital being the first high (peak index -1 when that is
-    the high); (0, -1, -1) when equity never falls below a previous high."""
-    if len(equity) == 0:
-        return 0.0, -1, -1
-    path = np.concatenate(([initial], equity))
-    high = np.maximum.accumulate(path)
+    the high); (0, -1, -1) when equity never falls below a previous high. Per row."""
+    e = _rows(equity)
+    n_rows = len(e)
+    if e.shape[1] == 0:
+        none = np.full(n_rows, -1)
+        result: tuple = (np.zeros(n_rows), none, none)
+    else:
+        start = np.broadcast_to(np.asarray(initial, dtype=np.float64).reshape(-1, 1), (n_rows, 1))
+        path = np.concatenate((start, e), axis=1)
+        high = np.maximum.accumulate(path, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = path / high - 1.0
+        trough = np.argmin(drawdown, axis=1)
+        depth = drawdown[np.arange(n_rows), trough]
+        before = np.where(np.arange(path.shape[1]) <= trough[:, None], path, -np.inf)
+        peak = np.argmax(before, axis=1)
+        falls = depth < 0
+        result = (np.where(falls, depth, 0.0), np.where(falls, peak - 1, -1),
+                  np.where(falls, trough - 1, -1))
+    if np.ndim(equity) == 1:
+        return float(result[0][0]), int(result[1][0]), int(result[2][0])
+    return result
+
+
+def calmar(cagr_value: float | np.ndarray, drawdown: float | np.ndarray) -> float | np.ndarray:
+    growth, depth = np.asarray(cagr_value, dtype=np.float64), np.asarray(drawdown, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = path / high - 1.0
-    trough = int(np.argmin(drawdown))
-    depth = float(drawdown[trough])
-    if not depth < 0:
-        return 0.0, -1, -1
-    peak = int(np.argmax(path[: trough + 1]))
-    return depth, peak - 1, trough - 1
+        value = np.where(depth < 0, growth / -depth, np.nan)
+    return float(value) if value.ndim == 0 else value
 
 
-def calmar(cagr_value: float, drawdown: float) -> float:
-    return cagr_value / -drawdown if drawdown < 0 else math.nan
-
-
-def win_rate(returns: np.ndarray) -> float:
+def win_rate(returns: np.ndarray) -> float | np.ndarray:
     """Share of days with a positive return."""
-    return float(np.mean(returns > 0)) if len(returns) else math.nan
+    r = _rows(returns)
+    if r.shape[1] == 0:
+        return _like(np.full(len(r), np.nan), returns)
+    return _like(np.mean(r > 0, axis=1), returns)
+
+
+def _paired(
+    returns: np.ndarray, benchmark: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(r, b, both finite) as rows."""
+    r, b = _rows(returns), _rows(benchmark)
+    both = np.isfinite(r) & np.isfinite(b)
+    return np.where(both, r, 0.0), np.where(both, b, 0.0), both
 
 
 def beta_alpha(
-    returns: np.ndarray, benchmark: np.ndarray, *, risk_free_daily: float
-) -> tuple[float, float]:
+    returns: np.ndarray, benchmark: np.ndarray, *, risk_free_daily: float | np.ndarray
+) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """CAPM beta = cov(r, b) / var(b) and Jensen's daily alpha, mean(r - rf) - beta x
     mean(b - rf), not annualised. Days where either return is missing are left out."""
-    both = np.isfinite(returns) & np.isfinite(benchmark)
-    r, b = returns[both], benchmark[both]
-    if len(r) < 2:
-        return math.nan, math.nan
-    variance = np.var(b, ddof=1)
-    if variance <= 0:
-        return math.nan, math.nan
-    beta = float(np.cov(r, b, ddof=1)[0, 1] / variance)
-    alpha = (r - risk_free_daily).mean() - beta * (b - risk_free_daily).mean()
-    return beta, float(alpha)
+    r, b, both = _paired(returns, benchmark)
+    n = both.sum(axis=1)
+    rf = np.asarray(risk_free_daily, dtype=np.float64).reshape(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_r, mean_b = r.sum(axis=1) / n, b.sum(axis=1) / n
+        db = np.where(both, b - mean_b[:, None], 0.0)
+        dr = np.where(both, r - mean_r[:, None], 0.0)
+        variance = (db**2).sum(axis=1) / (n - 1)
+        covariance = (dr * db).sum(axis=1) / (n - 1)
+        ok = (n >= 2) & (variance > 0)
+        beta = np.where(ok, covariance / variance, np.nan)
+        alpha = np.where(ok, (mean_r - rf) - beta * (mean_b - rf), np.nan)
+    if np.ndim(returns) == 1:
+        return float(beta[0]), float(alpha[0])
+    return beta, alpha
 
 
-def tracking_error(returns: np.ndarray, benchmark: np.ndarray) -> float:
+def tracking_error(returns: np.ndarray, benchmark: np.ndarray) -> float | np.ndarray:
     """Annualised standard deviation (ddof=1) of the daily active return r - b."""
-    active = (returns - benchmark)[np.isfinite(returns - benchmark)]
-    if len(active) < 2:
-        return math.nan
-    return float(np.std(active, ddof=1) * math.sqrt(DAYS_PER_YEAR))
+    r, b, both = _paired(returns, benchmark)
+    n = both.sum(axis=1)
+    active = r - b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = active.sum(axis=1) / n
+        spread = np.where(both, active - mean[:, None], 0.0)
+        value = np.where(n >= 2, np.sqrt((spread**2).sum(axis=1) / (n - 1)), np.nan)
+    return _like(value * math.sqrt(DAYS_PER_YEAR), returns)
 
 
-def information_ratio(returns: np.ndarray, benchmark: np.ndarray) -> float:
+def information_ratio(returns: np.ndarray, benchmark: np.ndarray) -> float | np.ndarray:
     """Annualised mean active return over the tracking error."""
-    active = (returns - benchmark)[np.isfinite(returns - benchmark)]
-    error = tracking_error(returns, benchmark)
-    if not error > 0:
-        return math.nan
-    return float(active.mean() * DAYS_PER_YEAR / error)
+    r, b, both = _paired(returns, benchmark)
+    n = both.sum(axis=1)
+    error = np.asarray(tracking_error(_rows(returns), _rows(benchmark)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(error > 0, (r - b).sum(axis=1) / n * DAYS_PER_YEAR / error, np.nan)
+    return _like(value, returns)
+
+
+def period_table(dates: np.ndarray | list[date], equity: np.ndarray, *,
+                 initial: float | np.ndarray, period: str) -> tuple[list[str], np.ndarray]:
+    """(period names, returns [n_rows, n_periods]) of each calendar month ("YYYY-MM") or year
+    ("YYYY") the run touches: equity at its last close over equity at the previous period's
+    last close (the initial capital for the first) - 1; a partial first or last period
+    counts its days only. One row per equity series."""
+    e = _rows(equity)
+    if len(dates) == 0:
+        return [], np.zeros((len(e), 0))
+    unit = "datetime64[M]" if period == "month" else "datetime64[Y]"
+    keys = np.asarray(dates, dtype="datetime64[D]").astype(unit)
+    ends = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
+    closes = e[:, ends]
+    start = np.broadcast_to(np.asarray(initial, dtype=np.float64).reshape(-1, 1), (len(e), 1))
+    before = np.concatenate((start, closes[:, :-1]), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [str(keys[i]) for i in ends], closes / before - 1.0
 
 
 def period_returns(dates: np.ndarray | list[date], equity: np.ndarray, *, initial: float,
                    period: str) -> dict[str, float | None]:
-    """Return of each calendar month ("YYYY-MM") or year ("YYYY") the run touches: equity
-    at its last close over equity at the previous period's last close (the initial capital
-    for the first) - 1; a partial first or last period counts its days only."""
-    if len(dates) == 0:
-        return {}
-    unit = "datetime64[M]" if period == "month" else "datetime64[Y]"
-    keys = np.asarray(dates, dtype="datetime64[D]").astype(unit)
-    ends = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
-    closes = equity[ends]
-    before = np.concatenate(([initial], closes[:-1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = closes / before - 1.0
-    return {str(keys[i]): finite(v) for i, v in zip(ends, values, strict=True)}
+    """`period_table` of one equity series, as {period: return}."""
+    names, values = period_table(dates, equity, initial=initial, period=period)
+    return {name: finite(v) for name, v in zip(names, values[0].tolist(), strict=True)}
 
 
 class Statistics(BaseModel):
@@ -244,48 +307,93 @@ def compute_statistics(
     risk_free_rate: float,
     cash_rebalances: int,
     exposure: np.ndarray | None = None,
-    monthly: dict[str, float | None] | None = None,
 ) -> Statistics:
     """All statistics of one run from its daily arrays; `cash_rebalances` counts the
     rebalance days on which nothing was eligible; `exposure`: invested value / equity at
-    each close (None: unknown); `monthly`: `period_returns` by month, when already known."""
-    n_days = len(equity)
+    each close (None: unknown)."""
+    (statistics,) = statistics_rows(
+        dates=dates,
+        equity=equity[None, :],
+        benchmark_equity=np.asarray(benchmark_equity, dtype=np.float64)[None, :],
+        initial_capital=np.array([initial_capital]),
+        turnovers=np.asarray(turnovers, dtype=np.float64).reshape(1, -1),
+        costs_paid=np.array([costs_paid]),
+        holdings=np.asarray(holdings)[None, :],
+        risk_free_rate=np.array([risk_free_rate]),
+        cash_rebalances=cash_rebalances,
+        exposure=None if exposure is None else np.asarray(exposure)[None, :],
+    )
+    return statistics
+
+
+def statistics_rows(
+    *,
+    dates: list[date],
+    equity: np.ndarray,
+    benchmark_equity: np.ndarray,
+    initial_capital: np.ndarray,
+    turnovers: np.ndarray,
+    costs_paid: np.ndarray,
+    holdings: np.ndarray,
+    risk_free_rate: np.ndarray,
+    cash_rebalances: int,
+    exposure: np.ndarray | None = None,
+) -> list[Statistics]:
+    """`compute_statistics` of many runs over the same days at once: one row each of
+    `equity`, `benchmark_equity`, `holdings`, `exposure` [n_runs, n_days] and `turnovers`
+    [n_runs, n_rebalances]; one value each of `initial_capital`, `costs_paid` and
+    `risk_free_rate`."""
+    n_runs, n_days = equity.shape
     returns = returns_from_equity(equity, initial=initial_capital)
     benchmark = returns_from_equity(benchmark_equity, initial=initial_capital)
-    rf = daily_rate(risk_free_rate)
-    total = float(equity[-1] / initial_capital - 1.0)
+    rf = daily_rate(np.asarray(risk_free_rate, dtype=np.float64))
+    total = equity[:, -1] / initial_capital - 1.0
     growth = cagr(total, n_days)
-    depth, peak, trough = max_drawdown(equity, initial=initial_capital)
+    depth, peak, trough = (np.asarray(x) for x in max_drawdown(equity, initial=initial_capital))
     beta, alpha_daily = beta_alpha(returns, benchmark, risk_free_daily=rf)
-    mean_turnover = float(turnovers.mean()) if len(turnovers) else math.nan
-    if monthly is None:
-        monthly = period_returns(dates, equity, initial=initial_capital, period="month")
-    months = [value for value in monthly.values() if value is not None]
-    return Statistics(
-        n_days=n_days,
-        n_rebalances=len(turnovers),
-        cash_rebalances=cash_rebalances,
-        final_equity=float(equity[-1]),
-        total_return=total,
-        cagr=finite(growth),
-        annual_volatility=finite(annual_volatility(returns)),
-        sharpe=finite(sharpe(returns, risk_free_daily=rf)),
-        sortino=finite(sortino(returns, risk_free_daily=rf)),
-        max_drawdown=depth,
-        peak_date=dates[max(peak, 0)] if trough >= 0 else None,
-        trough_date=dates[trough] if trough >= 0 else None,
-        calmar=finite(calmar(growth, depth)),
-        win_rate=finite(win_rate(returns[1:])),
-        turnover=finite(mean_turnover),
-        annual_turnover=finite(turnovers.sum() * DAYS_PER_YEAR / n_days),
-        costs_paid=float(costs_paid),
-        average_holdings=float(holdings.mean()),
-        beta=finite(beta),
-        alpha=finite(alpha_daily * DAYS_PER_YEAR),
-        alpha_compounded=finite((1.0 + alpha_daily) ** DAYS_PER_YEAR - 1.0),
-        tracking_error=finite(tracking_error(returns, benchmark)),
-        information_ratio=finite(information_ratio(returns, benchmark)),
-        exposure=finite(exposure.mean()) if exposure is not None and len(exposure) else None,
-        best_month=max(months, default=None),
-        worst_month=min(months, default=None),
-    )
+    n_rebalances = turnovers.shape[1]
+    with np.errstate(invalid="ignore"):
+        mean_turnover = turnovers.mean(axis=1) if n_rebalances else np.full(n_runs, np.nan)
+        alpha_compounded = (1.0 + alpha_daily) ** DAYS_PER_YEAR - 1.0
+    _, months = period_table(dates, equity, initial=initial_capital, period="month")
+    finite_months = np.where(np.isfinite(months), months, np.nan)
+    has_month = np.asarray(np.isfinite(finite_months).any(axis=1))
+    month_values = np.where(has_month[:, None], finite_months, 0.0)
+    columns = {
+        "cagr": growth,
+        "annual_volatility": annual_volatility(returns),
+        "sharpe": sharpe(returns, risk_free_daily=rf),
+        "sortino": sortino(returns, risk_free_daily=rf),
+        "calmar": calmar(growth, depth),
+        "win_rate": win_rate(returns[:, 1:]),
+        "turnover": mean_turnover,
+        "annual_turnover": turnovers.sum(axis=1) * DAYS_PER_YEAR / n_days,
+        "beta": beta,
+        "alpha": alpha_daily * DAYS_PER_YEAR,
+        "alpha_compounded": alpha_compounded,
+        "tracking_error": tracking_error(returns, benchmark),
+        "information_ratio": information_ratio(returns, benchmark),
+        "exposure": exposure.mean(axis=1) if exposure is not None and n_days
+        else np.full(n_runs, np.nan),
+        "best_month": np.where(has_month, np.nanmax(month_values, axis=1), np.nan),
+        "worst_month": np.where(has_month, np.nanmin(month_values, axis=1), np.nan),
+    }
+    values = {name: [finite(v) for v in column.tolist()] for name, column in columns.items()}
+    average_holdings = holdings.mean(axis=1).tolist()
+    out = []
+    for i in range(n_runs):
+        falls = bool(trough[i] >= 0)
+        out.append(Statistics(
+            n_days=n_days,
+            n_rebalances=n_rebalances,
+            cash_rebalances=cash_rebalances,
+            final_equity=float(equity[i, -1]),
+            total_return=float(total[i]),
+            max_drawdown=float(depth[i]),
+            peak_date=dates[max(int(peak[i]), 0)] if falls else None,
+            trough_date=dates[int(trough[i])] if falls else None,
+            costs_paid=float(costs_paid[i]),
+            average_holdings=float(average_holdings[i]),
+            **{name: column[i] for name, column in values.items()},
+        ))
+    return out

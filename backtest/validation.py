@@ -108,17 +108,22 @@ def validate_against(spec: StrategySpec, panel: PanelShape) -> RunWindow:
     return _check_window(spec, panel)
 
 
-def check_data(spec: StrategySpec, panel: PanelShape) -> None:
-    """Raise SpecError if what `spec` reads is not in `panel` (factors with values, the
-    benchmark and timing indexes), whatever its dates."""
-    _check_factors(spec, panel)
-    _check_coverage(spec, panel)
+def check_benchmark(spec: StrategySpec, panel: PanelShape) -> None:
+    """Raise SpecError if the spec's benchmark index is not in `panel`."""
     if spec.benchmark not in panel.benchmarks:
         raise SpecError(
             "benchmark",
             f'Got "{spec.benchmark}" for benchmark: no such index in the data; known: '
             + ", ".join(sorted(panel.benchmarks)),
         )
+
+
+def check_data(spec: StrategySpec, panel: PanelShape) -> None:
+    """Raise SpecError if what `spec` reads is not in `panel` (factors with values, the
+    benchmark and timing indexes), whatever its dates."""
+    _check_factors(spec, panel)
+    _check_coverage(spec, panel)
+    check_benchmark(spec, panel)
     timing = spec.timing.index if spec.timing is not None else None
     if timing is not None and timing not in panel.benchmarks:
         raise SpecError(

@@ -1,9 +1,11 @@
 """run_specs: many strategies against one panel, one typed outcome each (pure, no Ray).
 
 This is the one way QBT runs backtests: the dispatcher's Ray tasks, `qbt run`, `qbt sweep`
-and the Ray job all come here through `backtest.tasks.run_specs_task`. A spec that fails
-(any exception: a bad spec, a bug, a numerical error) fails alone with its error; the batch
-goes on.
+and the Ray job all come here through `backtest.tasks.run_specs_task`. A request that wants
+the whole result runs alone (`run_backtest`); the others (sweep variants) run together,
+grouped by selection plan (`backtest.variants`), and bring back their statistics and daily
+returns only. A spec that fails (any exception: a bad spec, a bug, a numerical error) fails
+alone with its error; the batch goes on.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class RunOutcome:
     engine_version: str = ENGINE_VERSION
     seconds: float = 0.0
     node: str | None = None  # the Ray node it ran on, when it ran on Ray
+    returns: bytes | None = None  # daily returns, float32 little-endian
 
     def statistics_dict(self) -> dict[str, Any] | None:
         return None if self.statistics is None else json.loads(self.statistics)
@@ -66,5 +69,47 @@ def run_spec(panel: FactorPanel, request: RunRequest) -> RunOutcome:
 
 
 def run_specs(panel: FactorPanel, requests: Sequence[RunRequest]) -> list[RunOutcome]:
-    """Run every request against the panel, in order."""
-    return [run_spec(panel, request) for request in requests]
+    """Run every request against the panel; outcomes in request order."""
+    outcomes: list[RunOutcome | None] = [None] * len(requests)
+    together: list[int] = []
+    for index, request in enumerate(requests):
+        if request.keep_result:
+            outcomes[index] = run_spec(panel, request)
+        else:
+            together.append(index)
+    for index, outcome in zip(together, run_together(panel, [requests[i] for i in together]),
+                              strict=True):
+        outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def run_together(panel: FactorPanel, requests: Sequence[RunRequest]) -> list[RunOutcome]:
+    """Statistics and daily returns of every request, the variants sharing a selection plan
+    run together; a spec that does not validate fails alone."""
+    from backtest.spec import StrategySpec
+    from backtest.variants import run_variants
+
+    if not requests:
+        return []
+    started = time.perf_counter()
+    outcomes: list[RunOutcome | None] = [None] * len(requests)
+    specs, valid = [], []
+    for index, request in enumerate(requests):
+        try:
+            specs.append(StrategySpec.model_validate(request.spec))
+            valid.append(index)
+        except Exception as err:  # the spec's own failure
+            outcomes[index] = RunOutcome(status="failed", error=f"{type(err).__name__}: {err}")
+    ran = run_variants(specs, panel)
+    each = (time.perf_counter() - started) / len(requests)
+    for index, variant in zip(valid, ran, strict=True):
+        if variant.statistics is None or variant.returns is None:
+            outcomes[index] = RunOutcome(status="failed", error=variant.error, seconds=each)
+        else:
+            outcomes[index] = RunOutcome(
+                status="done",
+                statistics=variant.statistics.model_dump_json(),
+                returns=variant.returns.astype("<f4").tobytes(),
+                seconds=each,
+            )
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -66,10 +66,15 @@ def run_variants(specs: Sequence[StrategySpec], panel: FactorPanel) -> list[Vari
                 outcomes[index] = VariantOutcome(None, None, f"{type(err).__name__}: {err}")
                 continue
             runnable.append(index)
-        if runnable:
+        if not runnable:
+            continue
+        try:
             ran = _run_group([specs[i] for i in runnable], panel)
-            for index, outcome in zip(runnable, ran, strict=True):
-                outcomes[index] = outcome
+        except Exception as err:  # a failure of the group (a bug, a numerical error) fails it
+            error = f"{type(err).__name__}: {err}"
+            ran = [VariantOutcome(None, None, error) for _ in runnable]
+        for index, outcome in zip(runnable, ran, strict=True):
+            outcomes[index] = outcome
     return [outcome for outcome in outcomes if outcome is not None]
 
 

@@ -9,8 +9,10 @@ from pydantic import ValidationError
 
 from backtest.batch import RunRequest, run_specs
 from backtest.engine import run_backtest
+from backtest.statistics import Statistics
 from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, rank
 from backtest.tasks import run_on_ray
+from tests.backtest.agreement import assert_same_statistics
 from tests.backtest.toy import toy_panel, toy_spec
 
 
@@ -86,25 +88,35 @@ def test_a_failing_variant_reports_its_error_not_the_batch():
 
 def test_any_exception_fails_the_variant_alone(monkeypatch):
     """Regression: the Ray job's batches caught only ValueError, so any other error of one
-    variant killed the whole batch."""
+    variant killed the whole batch. Variants run in groups sharing a plan: an error fails
+    its group only; a run that wants its whole result fails alone."""
     import backtest.engine
+    import backtest.variants
 
     panel = _panel()
-    good = toy_spec(panel).model_dump(mode="json")
-    calls = []
+    monthly = toy_spec(panel).model_dump(mode="json")
+    weekly = {**monthly, "rebalance": "weekly"}  # another plan, another group
+    groups = []
 
-    def flaky(spec, panel):
-        calls.append(spec)
-        if len(calls) == 1:
-            raise ZeroDivisionError("a bug in one variant")
-        return real(spec, panel)
+    def flaky_group(specs, panel):
+        groups.append(specs)
+        if len(groups) == 1:
+            raise ZeroDivisionError("a bug in one group")
+        return real_group(specs, panel)
 
-    real = backtest.engine.run_backtest
-    monkeypatch.setattr(backtest.engine, "run_backtest", flaky)
-    outcomes = run_specs(panel, [RunRequest(spec=good), RunRequest(spec=good, keep_result=True)])
+    def flaky_run(spec, panel):
+        raise ZeroDivisionError("a bug in one run")
+
+    real_group = backtest.variants._run_group
+    monkeypatch.setattr(backtest.variants, "_run_group", flaky_group)
+    monkeypatch.setattr(backtest.engine, "run_backtest", flaky_run)
+    outcomes = run_specs(panel, [RunRequest(spec=monthly), RunRequest(spec=weekly),
+                                 RunRequest(spec=monthly, keep_result=True)])
     assert outcomes[0].status == "failed"
-    assert outcomes[0].error == "ZeroDivisionError: a bug in one variant"
-    assert outcomes[1].status == "done" and outcomes[1].result is not None
+    assert outcomes[0].error == "ZeroDivisionError: a bug in one group"
+    assert outcomes[1].status == "done" and outcomes[1].returns is not None
+    assert outcomes[2].status == "failed" and outcomes[2].error == (
+        "ZeroDivisionError: a bug in one run")
 
 
 @pytest.mark.ray
@@ -118,6 +130,7 @@ def test_sweep_on_ray_matches_running_each_variant_directly(ray_session):
                           on_progress=lambda done, total: progress.append((done, total)))
     assert len(outcomes) == 6
     for outcome, spec in zip(outcomes, variants, strict=True):
-        direct = run_backtest(spec, panel).statistics.model_dump(mode="json")
-        assert outcome.statistics_dict() == direct and outcome.node
+        direct = run_backtest(spec, panel).statistics
+        assert_same_statistics(direct, Statistics.model_validate(outcome.statistics_dict()))
+        assert outcome.node
     assert progress[-1] == (6, 6)

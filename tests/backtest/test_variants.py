@@ -3,7 +3,6 @@ statistics it gets alone from run_backtest, to 1e-9, whatever the rules."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -14,21 +13,8 @@ from hypothesis import strategies as hs
 from backtest import StrategySpec, run_backtest
 from backtest.statistics import returns_from_equity
 from backtest.variants import plan_key, run_variants
+from tests.backtest.agreement import assert_same_statistics
 from tests.backtest.test_properties import scenarios
-
-TOLERANCE = 1e-9
-
-
-def assert_same_statistics(alone: Any, together: Any) -> None:
-    a, b = alone.model_dump(), together.model_dump()
-    assert a.keys() == b.keys()
-    for name, value in a.items():
-        other = b[name]
-        if isinstance(value, float) and isinstance(other, float):
-            assert math.isclose(value, other, rel_tol=TOLERANCE, abs_tol=TOLERANCE), (
-                name, value, other)
-        else:
-            assert value == other, (name, value, other)
 
 
 def check(panel: Any, documents: list[dict[str, Any]]) -> None:

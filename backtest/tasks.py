@@ -78,9 +78,11 @@ def run_on_ray(
     label: str = "sweep",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[RunOutcome]:
-    """Every request in batches of `batch_size`, spread over the cluster; outcomes in
-    request order."""
-    parts = batches(len(requests), batch_size=batch_size)
+    """Every request in batches of at most `batch_size` (two a CPU when fewer: every core
+    busy), spread over the cluster; outcomes in request order."""
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    size = max(1, min(batch_size, -(-len(requests) // (2 * cpus))))
+    parts = batches(len(requests), batch_size=size)
     pending = {
         submit(panel_ref, [requests[i] for i in part], retries=retries, spread=True,
                name=f"{label} variants {part.start}-{part.stop - 1} of {len(requests)}"): part

@@ -47,7 +47,9 @@ class Settings(BaseModel):
     max_sweep_variants: int = Field(
         default=MAX_SWEEP_VARIANTS, ge=1, description="Hard cap of variants per sweep."
     )
-    sweep_batch_size: int = Field(default=25, ge=1, description="Variants per Ray task.")
+    sweep_batch_size: int = Field(
+        default=1000, ge=1, description="Sweep variants per Ray task at most (run together)."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

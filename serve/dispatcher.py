@@ -5,9 +5,12 @@ One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
 1. Reap: running rows whose lease expired go back to queued (or fail after `max_attempts`).
 2. Renew the leases of everything in flight; forget runs cancelled meanwhile (and cancel a
    task none of whose runs is wanted any more).
-3. Claim up to `max_in_flight` minus what is in flight (`FOR UPDATE SKIP LOCKED`), get each
-   data version's panel ObjectRef from the DatasetRegistry and submit batches of runs as Ray
-   tasks with the ObjectRef as an argument (zero-copy on every node).
+3. Claim single runs up to `max_in_flight` and sweep variants up to `max_sweep_in_flight`
+   minus what is in flight (`FOR UPDATE SKIP LOCKED`; variants in grid order), get each data
+   version's panel ObjectRef from the DatasetRegistry and submit batches as Ray tasks with the
+   ObjectRef as an argument (zero-copy on every node): single runs in small batches
+   (latency), a sweep's variants in large ones (`QBT_SWEEP_BATCH_SIZE`), which the task runs
+   together, grouped by selection plan (`backtest.variants`).
 4. A finished batch writes its outcomes (`serve.store.queue.finish`: only rows still running under
    the same attempt); a crashed one gives its runs back to the queue.
 
@@ -44,6 +47,7 @@ from serve.sweeps import checked_variants, sweep_public
 log = logging.getLogger(__name__)
 
 METRICS_EVERY_S = 2.0
+SINGLE_BATCH = 25  # single runs per Ray task at most
 CPUS_EVERY_S = 30.0
 
 
@@ -51,6 +55,7 @@ CPUS_EVERY_S = 30.0
 class _Batch:
     claims: list[Claim]
     ref: ray.ObjectRef
+    sweeps: bool  # sweep variants (else single runs)
     wanted: set[str] = field(default_factory=set)  # ids not cancelled meanwhile
     waiter: asyncio.Task[None] | None = None  # held here: asyncio keeps only weak refs
 
@@ -123,8 +128,10 @@ class Dispatcher:
             "running": not self._loop.done(),
         }
 
-    def _n_in_flight(self) -> int:
-        return sum(len(batch.wanted) for batch in self._batches.values())
+    def _n_in_flight(self, *, sweeps: bool | None = None) -> int:
+        """Runs in flight: all, or only sweep variants / only single runs."""
+        return sum(len(batch.wanted) for batch in self._batches.values()
+                   if sweeps is None or batch.sweeps == sweeps)
 
     async def _run(self) -> None:
         self._pool = await open_pool(
@@ -164,10 +171,13 @@ class Dispatcher:
         if now - last["renew"] >= lease_s / 3:
             await self._renew()
             last["renew"] = now
-        capacity = self._options.max_in_flight - self._n_in_flight()
-        if capacity > 0:
+        for sweeps, limit in ((False, self._options.max_in_flight),
+                              (True, self._options.max_sweep_in_flight)):
+            capacity = limit - self._n_in_flight(sweeps=sweeps)
+            if capacity <= 0:
+                continue
             async with connection(self._pool) as conn:
-                claims = await queue.claim(conn, limit=capacity, lease_s=lease_s)
+                claims = await queue.claim(conn, limit=capacity, lease_s=lease_s, sweeps=sweeps)
             if claims:  # a finished batch wakes the loop to claim more
                 self._counts["claimed"] += len(claims)
                 await self._launch(claims)
@@ -225,7 +235,8 @@ class Dispatcher:
                 continue
             if handle.version != version:  # the run records the version it really used
                 group = [replace(claim, data_version=handle.version) for claim in group]
-            size = self._batch_size(len(group))
+            sweeps = group[0].sweep_id is not None  # a claim takes one kind
+            size = self._batch_size(len(group), sweeps=sweeps)
             for start in range(0, len(group), size):
                 part = group[start : start + size]
                 ref = submit(
@@ -233,21 +244,24 @@ class Dispatcher:
                     [RunRequest(spec=c.spec, keep_result=c.keep_result) for c in part],
                     retries=self._options.task_retries,
                     name=batch_name(part),
+                    spread=sweeps,
                 )
-                batch = _Batch(claims=part, ref=ref, wanted={c.id for c in part})
+                batch = _Batch(claims=part, ref=ref, sweeps=sweeps, wanted={c.id for c in part})
                 self._batches[ref] = batch
                 batch.waiter = asyncio.ensure_future(self._complete(ref))
         if failure is not None:
             raise failure
 
-    def _batch_size(self, n: int) -> int:
-        """Small batches when few runs wait (latency), larger when many do (throughput):
-        about two batches per CPU, at most `batch_size` (QBT_SWEEP_BATCH_SIZE) runs each."""
+    def _batch_size(self, n: int, *, sweeps: bool) -> int:
+        """Batches of about a CPU's share: two per CPU, so every core and node stays busy;
+        single runs at most `SINGLE_BATCH` each (latency), sweep variants at most
+        `batch_size` (QBT_SWEEP_BATCH_SIZE: they run together, a variant costs little)."""
         checked, cpus = self._cpus
         if time.monotonic() - checked > CPUS_EVERY_S:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cpus = (time.monotonic(), cpus)
-        return max(1, min(self._batch_size_max, math.ceil(n / (2 * cpus))))
+        cap = self._batch_size_max if sweeps else SINGLE_BATCH
+        return max(1, min(cap, math.ceil(n / (2 * cpus))))
 
     async def _complete(self, ref: ray.ObjectRef) -> None:
         batch = self._batches[ref]

@@ -33,7 +33,10 @@ class ServiceOptions(BaseModel):
         default=3, ge=1, description="Claims of one run before it fails for good."
     )
     max_in_flight: int = Field(
-        default=64, ge=1, description="Runs the dispatcher keeps in Ray tasks at once."
+        default=64, ge=1, description="Single runs the dispatcher keeps in Ray tasks at once."
+    )
+    max_sweep_in_flight: int = Field(
+        default=8000, ge=1, description="Sweep variants the dispatcher keeps in Ray tasks at once."
     )
     task_retries: int = Field(default=2, ge=0, description="Ray retries of a crashed task.")
     poll_s: float = Field(

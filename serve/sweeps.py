@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, rank
+from backtest.sweep import LOWER_IS_BETTER, SweepError, SweepSpec, expand, overrides_of, rank
 from backtest.validation import PanelShape
 from runtime.metrics import qbt_metrics
 from serve.database import Conn
@@ -139,8 +139,12 @@ class Sweeps:
 
 async def sweep_public(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> SweepPublic:
     """The sweep's progress and its best variants so far (also what the Ray job follows)."""
-    sweep, ended = await store.get_sweep(conn, owner=owner, sweep_id=sweep_id)
-    spec = SweepSpec.model_validate(sweep.spec)
+    spec = SweepSpec.model_validate(await store.sweep_spec(conn, owner=owner,
+                                                            sweep_id=sweep_id))
+    sweep, ended = await store.get_sweep(
+        conn, owner=owner, sweep_id=sweep_id, rank_by=spec.rank_by,
+        lower_is_better=spec.rank_by in LOWER_IS_BETTER, top=spec.top,
+    )
     best = rank([dataclasses.asdict(v) for v in ended], rank_by=spec.rank_by)[: spec.top]
     return SweepPublic.model_validate({
         "id": sweep.id,

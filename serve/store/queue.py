@@ -15,19 +15,22 @@ from serve.database import Conn, notify_done
 from serve.store.records import Claim, Ended, Outcome
 
 
-async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
-    """Take up to `limit` queued runs (single runs first, then oldest), set them running."""
+async def claim(conn: Conn, *, limit: int, lease_s: float, sweeps: bool = False) -> list[Claim]:
+    """Take up to `limit` queued runs, set them running: single runs (oldest first), or
+    with `sweeps` sweep variants (oldest sweep first, in grid order, so that a batch holds
+    variants sharing a selection plan)."""
     async with conn.transaction():
         cur = await conn.execute(
             "WITH picked AS ("
-            " SELECT id FROM runs WHERE status = 'queued'"
-            " ORDER BY (sweep_id IS NOT NULL), created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " SELECT id FROM runs WHERE status = 'queued' AND (sweep_id IS NOT NULL) = %s"
+            " ORDER BY (sweep_id IS NOT NULL), created_at, variant"
+            " LIMIT %s FOR UPDATE SKIP LOCKED)"
             " UPDATE runs r SET status = 'running', attempts = r.attempts + 1,"
             " lease_until = now() + make_interval(secs => %s), started_at = now()"
             " FROM picked WHERE r.id = picked.id"
             " RETURNING r.id::text, r.attempts, r.spec, r.data_version,"
-            " r.sweep_id IS NULL AS keep_result, r.sweep_id::text",
-            (limit, lease_s),
+            " r.sweep_id IS NULL AS keep_result, r.sweep_id::text, r.variant",
+            (sweeps, limit, lease_s),
         )
         rows = await cur.fetchall()
     return [
@@ -38,8 +41,9 @@ async def claim(conn: Conn, *, limit: int, lease_s: float) -> list[Claim]:
             data_version=row["data_version"],
             keep_result=row["keep_result"],
             sweep_id=row["sweep_id"],
+            variant=row["variant"],
         )
-        for row in rows
+        for row in sorted(rows, key=lambda row: (row["sweep_id"] or "", row["variant"] or 0))
     ]
 
 
@@ -50,6 +54,7 @@ def outcome_of(claim: Claim, ran: RunOutcome) -> Outcome:
         result=ran.result, error=ran.error,
         engine_version=ran.engine_version if ran.status == "done" else None,
         data_version=claim.data_version if ran.status == "done" else None,
+        returns=ran.returns,
     )
 
 
@@ -81,7 +86,7 @@ async def finish(conn: Conn, outcomes: Sequence[Outcome]) -> list[Ended]:
         name: [getattr(o, name) for o in outcomes]
         for name in (
             "id", "attempt", "status", "statistics", "result", "error",
-            "engine_version", "data_version",
+            "engine_version", "data_version", "returns",
         )
     }
     async with conn.transaction():
@@ -89,11 +94,13 @@ async def finish(conn: Conn, outcomes: Sequence[Outcome]) -> list[Ended]:
             "UPDATE runs r SET status = o.status, statistics = o.statistics::jsonb,"
             " result = o.result::jsonb, error = o.error, engine_version = o.engine_version,"
             " data_version = coalesce(o.data_version, r.data_version),"
+            " daily_returns = o.returns,"
             " finished_at = now(), lease_until = NULL"
             " FROM unnest(%(id)b::uuid[], %(attempt)b::int[], %(status)b::text[],"
             " %(statistics)b::text[], %(result)b::text[], %(error)b::text[],"
-            " %(engine_version)b::text[], %(data_version)b::text[])"
-            " AS o(id, attempt, status, statistics, result, error, engine_version, data_version)"
+            " %(engine_version)b::text[], %(data_version)b::text[], %(returns)b::bytea[])"
+            " AS o(id, attempt, status, statistics, result, error, engine_version, data_version,"
+            " returns)"
             " WHERE r.id = o.id AND r.attempts = o.attempt AND r.status = 'running'"
             " RETURNING r.id::text, r.status,"
             " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",

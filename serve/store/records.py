@@ -95,6 +95,7 @@ class Claim:
     data_version: str
     keep_result: bool  # single runs keep the whole BacktestResult; sweep variants statistics
     sweep_id: str | None = None
+    variant: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Outcome:
     error: str | None = None
     engine_version: str | None = None
     data_version: str | None = None  # the registry version of the panel it ran on
+    returns: bytes | None = None  # daily returns, float32 little-endian
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,16 @@ async def all_variants(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> list[V
     return await cur.fetchall()
 
 
+async def sweep_spec(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> dict[str, Any]:
+    """The SweepSpec document of the owner's sweep."""
+    cur = await conn.execute("SELECT spec FROM sweeps WHERE id = %s AND owner = %s",
+                             (sweep_id, owner))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("sweep", str(sweep_id))
+    return row["spec"]  # type: ignore[no-any-return]
+
+
 async def _owned(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
     cur = await conn.execute("SELECT 1 FROM sweeps WHERE id = %s AND owner = %s",
                              (sweep_id, owner))
@@ -140,9 +150,12 @@ async def _owned(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
 
 
 async def get_sweep(
-    conn: Conn, *, owner: str, sweep_id: uuid.UUID
+    conn: Conn, *, owner: str, sweep_id: uuid.UUID, rank_by: str | None = None,
+    lower_is_better: bool = False, top: int = 0,
 ) -> tuple[SweepRecord, list[VariantRecord]]:
-    """The sweep with its counts by status, and its variants that ran (done or failed)."""
+    """The sweep with its counts by status, and its `top` best finished variants by the
+    statistic `rank_by` (largest first unless `lower_is_better`; ties by variant), then its
+    failed ones, so that a poll of a 100,000-variant sweep reads a page, not the sweep."""
     cur = conn.cursor(row_factory=class_row(SweepRecord))
     await cur.execute(
         SWEEP_WITH_COUNTS +
@@ -153,10 +166,17 @@ async def get_sweep(
     sweep = await cur.fetchone()
     if sweep is None:
         raise NotFoundError("sweep", str(sweep_id))
+    if rank_by is None or top <= 0:
+        return sweep, []
+    direction = "ASC" if lower_is_better else "DESC"
     variants = conn.cursor(row_factory=class_row(VariantRecord))
     await variants.execute(
-        "SELECT variant, id AS run_id, status, statistics, error FROM runs"
-        " WHERE sweep_id = %s AND status IN ('done', 'failed') ORDER BY variant",
-        (sweep_id,),
+        "(SELECT variant, id AS run_id, status, statistics, error FROM runs"
+        " WHERE sweep_id = %(id)s AND status = 'done'"
+        f" ORDER BY (statistics ->> %(rank_by)s)::float8 {direction} NULLS LAST, variant"
+        " LIMIT %(top)s)"
+        " UNION ALL (SELECT variant, id AS run_id, status, statistics, error FROM runs"
+        " WHERE sweep_id = %(id)s AND status = 'failed' ORDER BY variant LIMIT %(top)s)",
+        {"id": sweep_id, "rank_by": rank_by, "top": top},
     )
     return sweep, await variants.fetchall()

@@ -79,11 +79,12 @@ async def _done_payloads(listener: psycopg.AsyncConnection[Any], *, expect: int)
     return [n.payload async for n in listener.notifies(timeout=2.0, stop_after=expect)]
 
 
-def test_claim_takes_single_runs_before_sweep_variants_oldest_first_up_to_limit(database_url):
+def test_claims_take_single_runs_oldest_first_and_sweep_variants_in_grid_order(database_url):
     async def scenario() -> None:
         async with connect_once(database_url) as conn:
-            await insert_sweep(conn, owner="alice", sweep={"variants": 2}, variants=[SPEC, SPEC],
-                               data_version="v1", idempotency_key=None, limit=10)
+            await insert_sweep(conn, owner="alice", sweep={"variants": 3},
+                               variants=[SPEC, SPEC, SPEC], data_version="v1",
+                               idempotency_key=None, limit=10)
             await conn.execute("UPDATE runs SET created_at = now() - interval '1 hour'")
             singles = await _queue(conn, 3)
             first = await claim(conn, limit=2, lease_s=LEASE_S)
@@ -91,9 +92,14 @@ def test_claim_takes_single_runs_before_sweep_variants_oldest_first_up_to_limit(
             assert all(c.keep_result and c.sweep_id is None and c.attempt == 1 for c in first)
             assert all(c.spec == SPEC and c.data_version == "v1" for c in first)
             rest = await claim(conn, limit=10, lease_s=LEASE_S)
-            assert rest[0].id == singles[2]
-            assert len(rest) == 3 and all(not c.keep_result and c.sweep_id for c in rest[1:])
+            assert [c.id for c in rest] == singles[2:]  # single runs only
+            variants = await claim(conn, limit=2, lease_s=LEASE_S, sweeps=True)
+            assert [c.variant for c in variants] == [0, 1]
+            assert all(not c.keep_result and c.sweep_id for c in variants)
+            last = await claim(conn, limit=10, lease_s=LEASE_S, sweeps=True)
+            assert [c.variant for c in last] == [2]
             assert await claim(conn, limit=10, lease_s=LEASE_S) == []
+            assert await claim(conn, limit=10, lease_s=LEASE_S, sweeps=True) == []
             row = await _row(conn, singles[0])
             assert row["status"] == "running" and row["attempts"] == 1
             assert row["started_at"] is not None and LEASE_S - 5 < row["lease_left_s"] <= LEASE_S

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -80,36 +81,47 @@ class SweepSpec(BaseModel):
         return math.prod(len(values) for values in self.grid.values())
 
 
-def _set_dotted(document: dict[str, Any], path: str, value: Any) -> None:
+def _set_dotted(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """`document` with the dotted field `path` set to `value`: a copy along the path only
+    (the rest is shared with `document`, which is not changed)."""
     parts = path.split(".")
-    node: Any = document
+    top = dict(document)
+    node: Any = top
     for depth, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
             where = ".".join(parts[: depth + 1])
             raise SweepError(f"grid[{path!r}]", f'"{where}" is not a field of the strategy')
         if depth == len(parts) - 1:
-            node[part] = value
+            node[part] = copy.deepcopy(value)
         else:
+            node[part] = dict(node[part]) if isinstance(node[part], dict) else node[part]
             node = node[part]
+    return top
 
 
-def expand(sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS) -> list[StrategySpec]:
-    """Every variant of the sweep, in grid order (the last grid field varies fastest)."""
+def _check_count(sweep: SweepSpec, max_variants: int) -> None:
     if sweep.n_variants > max_variants:
         sizes = " x ".join(f"{len(v)} {k}" for k, v in sweep.grid.items())
         raise SweepError(
             "grid",
             f"{sizes} = {sweep.n_variants} variants, above the limit of {max_variants} per sweep",
         )
+
+
+def iter_variants(
+    sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS
+) -> Iterator[StrategySpec]:
+    """Every variant of the sweep, in grid order (the last grid field varies fastest), one
+    at a time (a 100,000-variant sweep is never all in memory as models)."""
+    _check_count(sweep, max_variants)
     base = sweep.base.model_dump(mode="json")
     names = list(sweep.grid)
-    variants = []
     for number, values in enumerate(itertools.product(*sweep.grid.values())):
-        document = copy.deepcopy(base)
+        document = base
         for name, value in zip(names, values, strict=True):
-            _set_dotted(document, name, value)
+            document = _set_dotted(document, name, value)
         try:
-            variants.append(StrategySpec.model_validate(document))
+            yield StrategySpec.model_validate(document)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -117,7 +129,11 @@ def expand(sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS) -> list[
             raise SweepError(
                 f"grid (variant {number}: {overrides})", f"{where}: {first['msg']}"
             ) from None
-    return variants
+
+
+def expand(sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS) -> list[StrategySpec]:
+    """Every variant of the sweep, in grid order (the last grid field varies fastest)."""
+    return list(iter_variants(sweep, max_variants=max_variants))
 
 
 def overrides_of(sweep: SweepSpec, index: int) -> dict[str, Any]:

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from backtest.sweep import LOWER_IS_BETTER, SweepError, SweepSpec, expand, overrides_of, rank
+from backtest.sweep import (
+    LOWER_IS_BETTER,
+    SweepError,
+    SweepSpec,
+    iter_variants,
+    overrides_of,
+    rank,
+)
 from backtest.validation import PanelShape
 from runtime.metrics import qbt_metrics
 from serve.database import Conn
@@ -27,27 +34,30 @@ from serve.store.runs import decode_cursor, encode_cursor
 
 def checked_variants(
     sweep: SweepSpec, index: PanelShape, *, max_variants: int, max_span_days: int
-) -> list[dict[str, Any]]:
-    """Every variant as a spec document, each checked against the data version (once per
-    distinct window, benchmark and factors); InvalidInputError naming the variant."""
+) -> list[str]:
+    """Every variant as its spec's JSON text, each checked against the data version (once
+    per distinct window, benchmark, timing index and factors); InvalidInputError naming the
+    variant. One variant model at a time: 100,000 variants stay 100,000 short strings."""
+    checked: set[tuple[Any, ...]] = set()
+    texts = []
     try:
-        variants = expand(sweep, max_variants=max_variants)
+        for number, variant in enumerate(iter_variants(sweep, max_variants=max_variants)):
+            timing = variant.timing.index if variant.timing is not None else None
+            key = (variant.start, variant.end, variant.benchmark, timing,
+                   *variant.factors_used())
+            if key not in checked:
+                try:
+                    check_spec(variant, index, max_span_days=max_span_days, prefix="base.")
+                except InvalidInputError as err:
+                    overrides = overrides_of(sweep, number)
+                    raise InvalidInputError(
+                        f"variant {number} {overrides}: {err.message}", field=err.field
+                    ) from None
+                checked.add(key)
+            texts.append(variant.model_dump_json())
     except SweepError as err:
         raise InvalidInputError(str(err), field=err.field) from None
-    checked: set[tuple[Any, ...]] = set()
-    for number, variant in enumerate(variants):
-        key = (variant.start, variant.end, variant.benchmark, *variant.factors_used())
-        if key in checked:
-            continue
-        try:
-            check_spec(variant, index, max_span_days=max_span_days, prefix="base.")
-        except InvalidInputError as err:
-            overrides = overrides_of(sweep, number)
-            raise InvalidInputError(
-                f"variant {number} {overrides}: {err.message}", field=err.field
-            ) from None
-        checked.add(key)
-    return [variant.model_dump(mode="json") for variant in variants]
+    return texts
 
 
 def _summary(sweep: SweepRecord) -> SweepSummary:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,12 @@ SUMMARY_COLUMNS = (
 )
 RUN_COLUMNS = SUMMARY_COLUMNS + ", sweep_id, variant, attempts, started_at"
 RETRY_AFTER_S = 5
+
+
+def spec_hash(text: str) -> str:
+    """The reuse key of a spec: SHA-256 of its canonical JSON text
+    (`StrategySpec.model_dump_json()`: fields in model order, defaults filled in)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_storable(document: Any, *, path: str = "") -> None:

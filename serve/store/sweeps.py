@@ -14,7 +14,7 @@ from runtime.names import SWEEP_SUBMIT_LOCK_SPACE
 from serve.database import RUNS_CHANNEL, Conn, notify_done
 from serve.errors import ConflictError, NotFoundError, QuotaExceededError
 from serve.store.records import QueuedSweep, SweepRecord, VariantRecord
-from serve.store.runs import RETRY_AFTER_S, check_storable, replayed
+from serve.store.runs import RETRY_AFTER_S, check_storable, replayed, spec_hash
 
 
 async def insert_sweep(
@@ -22,13 +22,14 @@ async def insert_sweep(
     *,
     owner: str,
     sweep: dict[str, Any],
-    variants: list[dict[str, Any]],
+    variants: list[str],
     data_version: str,
     idempotency_key: str | None,
     limit: int,
 ) -> tuple[QueuedSweep, bool]:
-    """Queue a sweep (one runs row per variant), committed before this returns; (sweep,
-    replayed). At most `limit` unfinished sweeps per owner."""
+    """Queue a sweep (one runs row per variant, `variants` their specs' JSON text),
+    committed before this returns; (sweep, replayed). At most `limit` unfinished sweeps per
+    owner."""
     check_storable(sweep)
     async with conn.transaction():
         await conn.execute(
@@ -61,12 +62,12 @@ async def insert_sweep(
         )
         row = await cur.fetchone()
         async with conn.cursor().copy(
-            "COPY runs (id, owner, sweep_id, variant, spec, data_version) FROM STDIN"
+            "COPY runs (id, owner, sweep_id, variant, spec, data_version, spec_hash)"
+            " FROM STDIN"
         ) as copy:
-            for number, spec in enumerate(variants):
-                await copy.write_row(
-                    (uuid.uuid4(), owner, sweep_id, number, Jsonb(spec), data_version)
-                )
+            for number, text in enumerate(variants):
+                await copy.write_row((uuid.uuid4(), owner, sweep_id, number, text,
+                                      data_version, spec_hash(text)))
         await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
     return QueuedSweep(**row), False  # type: ignore[arg-type]
 

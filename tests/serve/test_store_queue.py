@@ -83,7 +83,7 @@ def test_claims_take_single_runs_oldest_first_and_sweep_variants_in_grid_order(d
     async def scenario() -> None:
         async with connect_once(database_url) as conn:
             await insert_sweep(conn, owner="alice", sweep={"variants": 3},
-                               variants=[SPEC, SPEC, SPEC], data_version="v1",
+                               variants=[json.dumps(SPEC)] * 3, data_version="v1",
                                idempotency_key=None, limit=10)
             await conn.execute("UPDATE runs SET created_at = now() - interval '1 hour'")
             singles = await _queue(conn, 3)

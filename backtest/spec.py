@@ -41,6 +41,12 @@ MARKET_CAP = "MARKET_CAP"
 AVG_TRADING_VALUE = "AVG_TRADING_VALUE_20D"
 VOLATILITY = "VOL_60D"
 EARNINGS = "EARNINGS_YIELD"  # TTM net income / market cap: <= 0 or unknown is loss-making
+# The fields a rebalance's selection does not read: variants differing only in these share
+# one selection plan (a sweep runs them together, `backtest.variants`).
+SIMULATION_FIELDS = frozenset({
+    "top_n", "hold_buffer", "max_weight", "costs", "initial_capital", "stop_loss",
+    "take_profit", "delisting_return", "limit_lock", "benchmark", "risk_free_rate",
+})
 
 
 class _Model(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from backtest.spec import StrategySpec
+from backtest.spec import SIMULATION_FIELDS, StrategySpec
 from runtime.names import MAX_SWEEP_VARIANTS
 
 # Statistics where a smaller value ranks first; every other statistic ranks largest first.
@@ -134,6 +134,19 @@ def iter_variants(
 def expand(sweep: SweepSpec, *, max_variants: int = MAX_SWEEP_VARIANTS) -> list[StrategySpec]:
     """Every variant of the sweep, in grid order (the last grid field varies fastest)."""
     return list(iter_variants(sweep, max_variants=max_variants))
+
+
+def plan_group(sweep: SweepSpec, index: int) -> int:
+    """Variant `index`'s selection-plan group: the variants of one group differ only in grid
+    fields the selection does not read (`backtest.spec.SIMULATION_FIELDS`), so they share
+    one plan. Numbered like the grid, over the plan fields only."""
+    group = 0
+    sizes = [len(v) for v in sweep.grid.values()]
+    for name, size in reversed(list(zip(sweep.grid, sizes, strict=True))):
+        index, pick = divmod(index, size)
+        if name.split(".")[0] not in SIMULATION_FIELDS:
+            group = group * size + pick
+    return group
 
 
 def overrides_of(sweep: SweepSpec, index: int) -> dict[str, Any]:

@@ -21,17 +21,13 @@ import numpy as np
 from backtest.costs import sell_tax_rates, trade_rate
 from backtest.engine import benchmark_equity, plan_run
 from backtest.kernel import simulate_variants
-from backtest.spec import StrategySpec
+from backtest.spec import SIMULATION_FIELDS, StrategySpec
 from backtest.statistics import Statistics, returns_from_equity, statistics_rows
 from backtest.validation import check_benchmark, validate_against
 
 if TYPE_CHECKING:
     from dataprep.panel import FactorPanel
 
-SIMULATION_FIELDS = frozenset({
-    "top_n", "hold_buffer", "max_weight", "costs", "initial_capital", "stop_loss",
-    "take_profit", "delisting_return", "limit_lock", "benchmark", "risk_free_rate",
-})
 
 
 @dataclass(frozen=True)

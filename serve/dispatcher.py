@@ -32,7 +32,7 @@ from typing import Any
 import ray
 
 from backtest.batch import RunOutcome, RunRequest
-from backtest.sweep import SweepSpec
+from backtest.sweep import SweepSpec, plan_group
 from backtest.tasks import submit
 from runtime.metrics import qbt_metrics
 from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 METRICS_EVERY_S = 2.0
 SINGLE_BATCH = 25  # single runs per Ray task at most
+MIN_SWEEP_BATCH = 100  # sweep variants per Ray task at least (a task's overhead, amortised)
 CPUS_EVERY_S = 30.0
 
 
@@ -102,6 +103,7 @@ class Dispatcher:
         async with connection(await self._db()) as conn:
             queued, _ = await store_sweeps.insert_sweep(
                 conn, owner=owner, sweep=spec.model_dump(mode="json"), variants=variants,
+                plan_groups=[plan_group(spec, n) for n in range(len(variants))],
                 data_version=handle.version, idempotency_key=None,
                 limit=self._options.owner_sweep_limit,
             )
@@ -173,9 +175,10 @@ class Dispatcher:
             last["renew"] = now
         for sweeps, limit in ((False, self._options.max_in_flight),
                               (True, self._options.max_sweep_in_flight)):
-            capacity = limit - self._n_in_flight(sweeps=sweeps)
-            if capacity <= 0:
-                continue
+            in_flight = self._n_in_flight(sweeps=sweeps)
+            capacity = limit - in_flight
+            if capacity <= 0 or (sweeps and in_flight and capacity < self._batch_size_max):
+                continue  # sweep variants: a whole batch at a time (no crumbs of batches)
             async with connection(self._pool) as conn:
                 claims = await queue.claim(conn, limit=capacity, lease_s=lease_s, sweeps=sweeps)
             if claims:  # a finished batch wakes the loop to claim more
@@ -260,8 +263,9 @@ class Dispatcher:
         if time.monotonic() - checked > CPUS_EVERY_S:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cpus = (time.monotonic(), cpus)
-        cap = self._batch_size_max if sweeps else SINGLE_BATCH
-        return max(1, min(cap, math.ceil(n / (2 * cpus))))
+        if not sweeps:
+            return max(1, min(SINGLE_BATCH, math.ceil(n / (2 * cpus))))
+        return max(MIN_SWEEP_BATCH, min(self._batch_size_max, math.ceil(n / (2 * cpus))))
 
     async def _complete(self, ref: ray.ObjectRef) -> None:
         batch = self._batches[ref]

@@ -16,6 +16,7 @@ from backtest.sweep import (
     SweepSpec,
     iter_variants,
     overrides_of,
+    plan_group,
     rank,
 )
 from backtest.validation import PanelShape
@@ -105,6 +106,7 @@ class Sweeps:
                 owner=owner.name,
                 sweep=sweep.model_dump(mode="json"),
                 variants=variants,
+                plan_groups=[plan_group(sweep, n) for n in range(len(variants))],
                 data_version=index.version,
                 idempotency_key=idempotency_key,
                 limit=self._options.owner_sweep_limit,

@@ -17,19 +17,19 @@ from serve.store.records import Claim, Ended, Outcome
 
 async def claim(conn: Conn, *, limit: int, lease_s: float, sweeps: bool = False) -> list[Claim]:
     """Take up to `limit` queued runs, set them running: single runs (oldest first), or
-    with `sweeps` sweep variants (oldest sweep first, in grid order, so that a batch holds
-    variants sharing a selection plan)."""
+    with `sweeps` sweep variants (oldest sweep first, plan group by plan group, so that a
+    batch holds variants sharing a selection plan)."""
     async with conn.transaction():
         cur = await conn.execute(
             "WITH picked AS ("
             " SELECT id FROM runs WHERE status = 'queued' AND (sweep_id IS NOT NULL) = %s"
-            " ORDER BY (sweep_id IS NOT NULL), created_at, variant"
+            " ORDER BY (sweep_id IS NOT NULL), created_at, plan_group, variant"
             " LIMIT %s FOR UPDATE SKIP LOCKED)"
             " UPDATE runs r SET status = 'running', attempts = r.attempts + 1,"
             " lease_until = now() + make_interval(secs => %s), started_at = now()"
             " FROM picked WHERE r.id = picked.id"
             " RETURNING r.id::text, r.attempts, r.spec, r.data_version,"
-            " r.sweep_id IS NULL AS keep_result, r.sweep_id::text, r.variant",
+            " r.sweep_id IS NULL AS keep_result, r.sweep_id::text, r.variant, r.plan_group",
             (sweeps, limit, lease_s),
         )
         rows = await cur.fetchall()
@@ -43,7 +43,8 @@ async def claim(conn: Conn, *, limit: int, lease_s: float, sweeps: bool = False)
             sweep_id=row["sweep_id"],
             variant=row["variant"],
         )
-        for row in sorted(rows, key=lambda row: (row["sweep_id"] or "", row["variant"] or 0))
+        for row in sorted(rows, key=lambda row: (row["sweep_id"] or "", row["plan_group"] or 0,
+                                                 row["variant"] or 0))
     ]
 
 

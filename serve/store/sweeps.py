@@ -23,13 +23,14 @@ async def insert_sweep(
     owner: str,
     sweep: dict[str, Any],
     variants: list[str],
+    plan_groups: list[int] | None = None,
     data_version: str,
     idempotency_key: str | None,
     limit: int,
 ) -> tuple[QueuedSweep, bool]:
-    """Queue a sweep (one runs row per variant, `variants` their specs' JSON text),
-    committed before this returns; (sweep, replayed). At most `limit` unfinished sweeps per
-    owner."""
+    """Queue a sweep (one runs row per variant, `variants` their specs' JSON text, in grid
+    order, with their plan groups), committed before this returns; (sweep, replayed). At
+    most `limit` unfinished sweeps per owner."""
     check_storable(sweep)
     async with conn.transaction():
         await conn.execute(
@@ -62,12 +63,13 @@ async def insert_sweep(
         )
         row = await cur.fetchone()
         async with conn.cursor().copy(
-            "COPY runs (id, owner, sweep_id, variant, spec, data_version, spec_hash)"
+            "COPY runs (id, owner, sweep_id, variant, spec, data_version, spec_hash, plan_group)"
             " FROM STDIN"
         ) as copy:
-            for number, text in enumerate(variants):
+            groups = plan_groups if plan_groups is not None else [0] * len(variants)
+            for number, (text, group) in enumerate(zip(variants, groups, strict=True)):
                 await copy.write_row((uuid.uuid4(), owner, sweep_id, number, text,
-                                      data_version, spec_hash(text)))
+                                      data_version, spec_hash(text), group))
         await conn.execute(f"NOTIFY {RUNS_CHANNEL}")
     return QueuedSweep(**row), False  # type: ignore[arg-type]
 

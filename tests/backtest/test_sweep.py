@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from backtest.batch import RunRequest, run_specs
 from backtest.engine import run_backtest
 from backtest.statistics import Statistics
-from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, rank
+from backtest.sweep import SweepError, SweepSpec, expand, overrides_of, plan_group, rank
 from backtest.tasks import run_on_ray
+from backtest.variants import plan_key
 from tests.backtest.agreement import assert_same_statistics
 from tests.backtest.toy import toy_panel, toy_spec
 
@@ -134,3 +135,19 @@ def test_sweep_on_ray_matches_running_each_variant_directly(ray_session):
         assert_same_statistics(direct, Statistics.model_validate(outcome.statistics_dict()))
         assert outcome.node
     assert progress[-1] == (6, 6)
+
+
+def test_plan_groups_gather_the_variants_that_share_a_selection_plan():
+    panel = _panel()
+    base = toy_spec(panel).model_dump(mode="json")
+    sweep = SweepSpec.model_validate({"base": base, "grid": {
+        "rebalance": ["monthly", "weekly"], "costs.slippage_bps": [0, 5, 10],
+        "universe.min_market_cap": [0, 1e9], "top_n": [1, 2]}})
+    variants = expand(sweep)
+    groups = [plan_group(sweep, n) for n in range(len(variants))]
+    assert len(set(groups)) == 4  # rebalance x min_market_cap
+    by_group: dict[int, set[str]] = {}
+    for group, variant in zip(groups, variants, strict=True):
+        by_group.setdefault(group, set()).add(plan_key(variant))
+    assert all(len(keys) == 1 for keys in by_group.values())
+    assert len({next(iter(keys)) for keys in by_group.values()}) == 4

@@ -1,100 +1,210 @@
-"""Sweep throughput: a 1,000-variant 1-year sweep on Ray against one shared panel.
+"""Sweep throughput through the HTTP API of a running QBT, side by side in one run.
 
-    python -m benchmarks.sweep_bench --database-url URL [--variants 1000] [--json PATH]
+    python -m benchmarks.sweep_bench --url http://127.0.0.1:8000 --key KEY \\
+        [--variants 5000] [--large 100000] [--singles 5000] [--json PATH]
 
-Builds the panel from PostgreSQL once, `ray.put`s it once, then times the sweep end to end
-(expansion, task submission, every backtest, collection) on a local Ray using every core.
+1. Warm-up: a 20-variant sweep (worker imports, the kernel's compiled cache).
+2. A `--variants` 1-year grid (top_n x rebalance x slippage x commission, 10 x 5 x 10 x 10 =
+   5,000) through `POST /v1/sweeps`, timed from the POST until `GET /v1/sweeps/{id}` says
+   done (target: <= 5 s, >= 1,000 backtests/s).
+3. The same variants as independent single backtests (`POST /v1/backtests?wait=`, the
+   per-variant path, 100 at a time): their statistics must equal the sweep's to 1e-9, and
+   the ratio of the two rates is reported. `--singles` caps how many.
+4. A `--large` sweep (the grid above x 20 minimum market caps = 100,000 variants; the service
+   needs QBT_MAX_SWEEP_VARIANTS >= that), timed the same way while the summed PSS of the
+   deployment's processes (Ray, the Serve app, PostgreSQL) is sampled every second
+   (targets: <= 3 minutes, < 4 GB).
+
+Each run of the benchmark gives its specs a fresh initial capital, so nothing is reused
+from an earlier run (reuse of equal finished runs would answer instantly).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
 import os
+import random
+import threading
 import time
-from datetime import date
+from pathlib import Path
+from typing import Any
 
-import numpy as np
+import httpx
+import psutil
 
-
-def sweep_document(*, start: date, end: date) -> dict:
-    return {
-        "base": {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "ranking": [
-                {"factor": "PBR", "ascending": True},
-                {"factor": "MOM_12_1"},
-                {"factor": "ROE", "weight": 0.5},
-            ],
-            "top_n": 20,
-            "rebalance": "monthly",
-        },
-        "grid": {
-            "top_n": [5, 10, 15, 20, 25, 30, 40, 50, 75, 100],
-            "rebalance": ["monthly", "quarterly", "weekly", 10, 42],
-            "costs.slippage_bps": [0, 5, 10, 20],
-            "universe.min_market_cap": [0, 1e10, 5e10, 1e11, 5e11],
-        },
-        "rank_by": "sharpe",
-    }
+RANKING = [{"factor": "PBR", "ascending": True}, {"factor": "MOM_12_1"},
+           {"factor": "ROE", "weight": 0.5}]
+GRID = {
+    "top_n": [5, 10, 15, 20, 25, 30, 40, 50, 75, 100],
+    "rebalance": ["monthly", "quarterly", "weekly", 10, 42],
+    "costs.slippage_bps": [0, 5, 10, 15, 20, 25, 30, 40, 50, 60],
+    "costs.commission_bps": [0, 1.5, 3, 5, 7.5, 10, 12.5, 15, 20, 25],
+}
+MARKET_CAPS = [0, 1e10, 2e10, 5e10, 1e11, 2e11, 5e11, 1e12, 2e12, 5e12, 1e13, 2e13, 5e13,
+               1e14, 2e14, 5e14, 1e15, 2e15, 5e15, 1e16]
+TOLERANCE = 1e-9
+DEPLOYMENT = ("ray", "raylet", "gcs_server", "postgres", "serve", "dashboard")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2023, 1, 2))
-    parser.add_argument("--end", type=date.fromisoformat, default=date(2023, 12, 28))
-    parser.add_argument("--batch-size", type=int, default=25)
-    parser.add_argument("--json", dest="json_path")
-    args = parser.parse_args()
+def sweep_document(*, start: str, end: str, capital: float, grid: dict[str, list[Any]]) -> dict:
+    return {"base": {"start": start, "end": end, "ranking": RANKING, "top_n": 20,
+                     "initial_capital": capital},
+            "grid": grid, "rank_by": "sharpe"}
 
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import ray
 
-    from backtest.batch import RunRequest
-    from backtest.sweep import SweepSpec, expand, rank
-    from backtest.tasks import run_on_ray
-    from dataprep.build import build_panel
-
-    panel = build_panel(database_url=args.database_url)
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
-    ref = ray.put(panel)
-    sweep = SweepSpec.model_validate(sweep_document(start=args.start, end=args.end))
-    def requests(variants: list) -> list[RunRequest]:
-        return [RunRequest(spec=v.model_dump(mode="json")) for v in variants]
-
-    run_on_ray(ref, requests(expand(sweep)[:4]), batch_size=2)  # warm the workers' imports
-
+def run_sweep(client: httpx.Client, document: dict, *, poll_s: float) -> dict[str, Any]:
+    """POST the sweep, poll until it ends; its id, timings and final state."""
     started = time.perf_counter()
-    outcomes = run_on_ray(ref, requests(expand(sweep)), batch_size=args.batch_size)
-    rows = [{"variant": n, "statistics": o.statistics_dict(), "error": o.error}
-            for n, o in enumerate(outcomes)]
-    ranked = rank(rows, rank_by=sweep.rank_by)
+    response = client.post("/v1/sweeps", json=document)
+    response.raise_for_status()
+    submitted = time.perf_counter() - started
+    sweep_id = response.json()["id"]
+    while True:
+        state = client.get(f"/v1/sweeps/{sweep_id}").json()
+        if state["status"] not in ("queued", "running"):
+            break
+        time.sleep(poll_s)
     wall = time.perf_counter() - started
+    return {"id": sweep_id, "variants": state["n_total"], "failed": state["n_failed"],
+            "status": state["status"], "submit_s": round(submitted, 2), "wall_s": round(wall, 2),
+            "backtests_per_s": round(state["n_total"] / wall, 1)}
 
-    per_run = np.array([o.seconds for o in outcomes])
-    errors = sum(1 for o in outcomes if o.error)
-    report = {
-        "variants": len(rows),
-        "errors": errors,
-        "cpus": ray.cluster_resources().get("CPU"),
-        "wall_s": round(wall, 2),
-        "backtests_per_s": round(len(rows) / wall, 1),
-        "per_backtest_ms_p50": round(float(np.median(per_run)) * 1000, 1),
-        "per_backtest_ms_p95": round(float(np.percentile(per_run, 95)) * 1000, 1),
-        "best_sharpe": ranked[0]["statistics"]["sharpe"],
-    }
-    print("| variants | CPUs | wall s | backtests/s | per backtest p50 ms | p95 ms | errors |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {report['variants']} | {report['cpus']:g} | {report['wall_s']} | "
-          f"{report['backtests_per_s']} | {report['per_backtest_ms_p50']} | "
-          f"{report['per_backtest_ms_p95']} | {errors} |")
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(report, out, indent=2)
-    ray.shutdown()
+
+async def run_singles(url: str, key: str, specs: list[dict], *, concurrency: int) -> tuple:
+    """Every spec as a single backtest (?wait=); (statistics per spec, seconds)."""
+    results: list[dict | None] = [None] * len(specs)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(specs)):
+        queue.put_nowait(index)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            while True:
+                response = await client.post("/v1/backtests?wait=60", json=specs[index])
+                if response.status_code in (429, 503):
+                    await asyncio.sleep(float(response.headers.get("Retry-After", 1)))
+                    continue
+                break
+            run = response.json()
+            while run.get("status") in ("queued", "running"):
+                run = (await client.get(f"/v1/backtests/{run['id']}?wait=60")).json()
+            results[index] = run.get("statistics")
+
+    headers = {"Authorization": f"Bearer {key}"}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return results, time.perf_counter() - started
+
+
+def differences(sweep: list[dict | None], singles: list[dict | None]) -> int:
+    """Statistics of the sweep variants that differ from their single runs beyond 1e-9."""
+    wrong = 0
+    for a, b in zip(sweep, singles, strict=True):
+        if a is None or b is None or a.keys() != b.keys():
+            wrong += 1
+            continue
+        for name, value in a.items():
+            other = b[name]
+            if isinstance(value, float) and isinstance(other, float):
+                if not math.isclose(value, other, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
+                    wrong += 1
+                    break
+            elif value != other:
+                wrong += 1
+                break
+    return wrong
+
+
+class PssSampler(threading.Thread):
+    """The largest summed PSS of the deployment's processes, sampled every second."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.by_name: dict[str, int] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        own = os.getpid()
+        while not self._done.is_set():
+            total, names = 0, {}
+            for process in psutil.process_iter(["pid", "name", "cmdline"]):
+                try:
+                    text = " ".join(process.info["cmdline"] or []) + " " + process.info["name"]
+                    if process.info["pid"] == own or not any(k in text for k in DEPLOYMENT):
+                        continue
+                    pss = process.memory_full_info().pss
+                except (psutil.Error, OSError):
+                    continue
+                total += pss
+                names[process.info["name"]] = names.get(process.info["name"], 0) + pss
+            if total > self.peak:
+                self.peak, self.by_name = total, names
+            self._done.wait(1.0)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--start", default="2023-01-02")
+    parser.add_argument("--end", default="2023-12-28")
+    parser.add_argument("--variants", type=int, default=5000, choices=[5000])
+    parser.add_argument("--singles", type=int, default=5000, help="0: skip step 3")
+    parser.add_argument("--large", type=int, default=100_000, choices=[0, 100_000])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    capital = 1e8 + random.randrange(1, 10**6)  # nothing to reuse from an earlier run
+    report: dict[str, Any] = {"initial_capital": capital}
+    headers = {"Authorization": f"Bearer {args.key}"}
+    with httpx.Client(base_url=args.url, headers=headers, timeout=300) as client:
+        warm = sweep_document(start=args.start, end=args.end, capital=capital + 1,
+                              grid={"top_n": [5, 10], "costs.slippage_bps": list(range(10))})
+        run_sweep(client, warm, poll_s=0.2)
+        document = sweep_document(start=args.start, end=args.end, capital=capital, grid=GRID)
+        report["sweep"] = run_sweep(client, document, poll_s=0.2)
+        print(f"sweep: {report['sweep']}")
+        variants = client.get(f"/v1/sweeps/{report['sweep']['id']}/variants").json()
+        from_sweep = [v["statistics"] for v in variants["variants"]]
+        if args.singles:
+            from backtest.sweep import SweepSpec, expand
+
+            specs = [v.model_dump(mode="json") for v in
+                     expand(SweepSpec.model_validate(document), max_variants=10**6)]
+            chosen = list(range(min(args.singles, len(specs))))
+            singles, seconds = asyncio.run(run_singles(
+                args.url, args.key, [specs[i] for i in chosen], concurrency=100))
+            wrong = differences([from_sweep[i] for i in chosen], singles)
+            rate = len(chosen) / seconds
+            report["singles"] = {"runs": len(chosen), "wall_s": round(seconds, 1),
+                                 "backtests_per_s": round(rate, 1), "differing": wrong,
+                                 "speedup": round(report["sweep"]["backtests_per_s"] / rate, 1)}
+            print(f"single runs: {report['singles']}")
+        if args.large:
+            grid = {**GRID, "universe.min_market_cap": MARKET_CAPS}
+            large = sweep_document(start=args.start, end=args.end, capital=capital, grid=grid)
+            sampler = PssSampler()
+            sampler.start()
+            report["large"] = run_sweep(client, large, poll_s=1.0)
+            sampler.stop()
+            report["large"]["peak_pss_gib"] = round(sampler.peak / 2**30, 2)
+            report["large"]["peak_pss_by_process_mib"] = {
+                name: round(value / 2**20) for name, value in
+                sorted(sampler.by_name.items(), key=lambda item: -item[1])[:8]}
+            print(f"large sweep: {report['large']}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -295,6 +295,13 @@ class Statistics(BaseModel):
     )
 
 
+NUMERIC_STATISTICS = tuple(
+    name for name, field in Statistics.model_fields.items()
+    if field.annotation in (int, float, int | None, float | None)
+)
+"""Statistics a sweep can rank by or map over its grid (every one but the dates)."""
+
+
 def compute_statistics(
     *,
     dates: list[date],

@@ -69,11 +69,12 @@ class SweepSpec(BaseModel):
     @field_validator("rank_by")
     @classmethod
     def _known_statistic(cls, rank_by: str) -> str:
-        from backtest.result import Statistics
+        from backtest.statistics import NUMERIC_STATISTICS
 
-        if rank_by not in Statistics.model_fields:
-            known = ", ".join(Statistics.model_fields)
-            raise ValueError(f'Got "{rank_by}" for rank_by: no such statistic; known: {known}')
+        if rank_by not in NUMERIC_STATISTICS:
+            known = ", ".join(NUMERIC_STATISTICS)
+            raise ValueError(f'Got "{rank_by}" for rank_by: no such numeric statistic; '
+                             f'known: {known}')
         return rank_by
 
     @property

@@ -177,10 +177,17 @@ class SweepPage(_Public):
 
 
 class SweepVariants(_Public):
+    """One statistic of every variant, compact enough for 100,000 of them: variant i's grid
+    values are its mixed-radix digits over `grid` (the last field varies fastest)."""
+
     id: UUID
     rank_by: str
     grid: dict[str, list[Any]] = Field(description="Field -> values, in grid order.")
-    variants: list[VariantPublic] = Field(description="Every variant, in grid order.")
+    statistic: str = Field(description="The statistic in `values` (default rank_by).")
+    values: list[float | None] = Field(
+        description="Each variant's statistic, in grid order; null where it has none (yet)."
+    )
+    status: list[RunStatus] = Field(description="Each variant's status, in grid order.")
 
 
 def timings_of(run: RunRecord) -> Timings:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from backtest.statistics import NUMERIC_STATISTICS
 from backtest.sweep import (
     LOWER_IS_BETTER,
     SweepError,
@@ -131,17 +132,23 @@ class Sweeps:
         return page, (None if last is None else
                       encode_cursor(created_at=last.created_at, run_id=last.id))
 
-    async def variants(self, owner: Owner, sweep_id: uuid.UUID) -> SweepVariants:
-        """Every variant with its grid values and statistics (for a heatmap of the grid)."""
+    async def variants(
+        self, owner: Owner, sweep_id: uuid.UUID, *, statistic: str | None = None
+    ) -> SweepVariants:
+        """One statistic (default rank_by) and the status of every variant, in grid order
+        (for a heatmap of the grid)."""
         async with self._db() as conn:
-            sweep, _ = await store.get_sweep(conn, owner=owner.name, sweep_id=sweep_id)
-            rows = await store.all_variants(conn, owner=owner.name, sweep_id=sweep_id)
-        spec = SweepSpec.model_validate(sweep.spec)
-        return SweepVariants.model_validate({
-            "id": sweep.id, "rank_by": spec.rank_by, "grid": spec.grid,
-            "variants": [{**dataclasses.asdict(v), "overrides": overrides_of(spec, v.variant)}
-                         for v in rows],
-        })
+            spec = SweepSpec.model_validate(
+                await store.sweep_spec(conn, owner=owner.name, sweep_id=sweep_id))
+            name = statistic or spec.rank_by
+            if name not in NUMERIC_STATISTICS:
+                raise InvalidInputError(
+                    f'Got "{name}" for statistic: no such numeric statistic; known: '
+                    + ", ".join(NUMERIC_STATISTICS), field="statistic")
+            statuses, values = await store.variant_values(conn, sweep_id=sweep_id,
+                                                          statistic=name)
+        return SweepVariants(id=sweep_id, rank_by=spec.rank_by, grid=spec.grid, statistic=name,
+                             values=values, status=statuses)
 
     async def cancel(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:
         async with self._db() as conn:

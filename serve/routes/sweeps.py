@@ -55,12 +55,19 @@ async def list_sweeps(
 
 
 @router.get(
-    "/sweeps/{sweep_id}/variants", response_model=SweepVariants, responses=error_responses(404)
+    "/sweeps/{sweep_id}/variants", response_model=SweepVariants,
+    responses=error_responses(404, 422),
 )
-async def sweep_variants(sweep_id: UUID, owner: CurrentOwner,
-                         service: ServiceDep) -> SweepVariants:
-    """Every variant with its grid values, status and statistics, in grid order."""
-    return await service.sweeps.variants(owner, sweep_id)
+async def sweep_variants(
+    sweep_id: UUID,
+    owner: CurrentOwner,
+    service: ServiceDep,
+    statistic: Annotated[str | None, Query(max_length=64, description=(
+        "Which statistic of each variant (default the sweep's rank_by)."))] = None,
+) -> SweepVariants:
+    """One statistic and the status of every variant, in grid order (variant i's grid values
+    are its digits over the grid, the last field fastest)."""
+    return await service.sweeps.variants(owner, sweep_id, statistic=statistic)
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepPublic, responses=error_responses(404))

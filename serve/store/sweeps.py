@@ -124,15 +124,16 @@ async def list_sweeps(
     return await cur.fetchall()
 
 
-async def all_variants(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> list[VariantRecord]:
-    """Every variant of the owner's sweep, in grid order, whatever its status."""
-    await _owned(conn, owner=owner, sweep_id=sweep_id)
-    cur = conn.cursor(row_factory=class_row(VariantRecord))
-    await cur.execute(
-        "SELECT variant, id AS run_id, status, statistics, error FROM runs"
-        " WHERE sweep_id = %s ORDER BY variant", (sweep_id,),
+async def variant_values(
+    conn: Conn, *, sweep_id: uuid.UUID, statistic: str
+) -> tuple[list[Any], list[float | None]]:
+    """(status, `statistic`) of every variant of a sweep the caller owns, in grid order."""
+    cur = await conn.execute(
+        "SELECT status, (statistics ->> %s)::float8 AS value FROM runs"
+        " WHERE sweep_id = %s ORDER BY variant", (statistic, sweep_id),
     )
-    return await cur.fetchall()
+    rows = await cur.fetchall()
+    return [row["status"] for row in rows], [row["value"] for row in rows]
 
 
 async def sweep_spec(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> dict[str, Any]:
@@ -143,13 +144,6 @@ async def sweep_spec(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> dict[str
     if row is None:
         raise NotFoundError("sweep", str(sweep_id))
     return row["spec"]  # type: ignore[no-any-return]
-
-
-async def _owned(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> None:
-    cur = await conn.execute("SELECT 1 FROM sweeps WHERE id = %s AND owner = %s",
-                             (sweep_id, owner))
-    if await cur.fetchone() is None:
-        raise NotFoundError("sweep", str(sweep_id))
 
 
 async def get_sweep(

@@ -59,8 +59,10 @@ def test_invalid_grid_value_names_the_variant_and_field():
 
 
 def test_rank_by_must_be_a_statistic_and_grid_values_must_exist():
-    with pytest.raises(ValidationError, match="no such statistic"):
+    with pytest.raises(ValidationError, match="no such numeric statistic"):
         _sweep(_panel(), rank_by="happiness")
+    with pytest.raises(ValidationError, match="no such numeric statistic"):
+        _sweep(_panel(), rank_by="peak_date")
     with pytest.raises(ValidationError, match="has no values"):
         _sweep(_panel(), grid={"top_n": []})
 

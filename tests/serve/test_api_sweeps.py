@@ -150,6 +150,9 @@ async def test_progress_counts_variants_moved_by_sql_and_ranks_the_best(api: Api
             " lease_until = now() + interval '1 minute' WHERE id = %s", (variants[1][1],),
         )
         running = (await client.get(f"/v1/sweeps/{sweep_id}")).json()
+        grid = (await client.get(f"/v1/sweeps/{sweep_id}/variants")).json()
+        returns = (await client.get(f"/v1/sweeps/{sweep_id}/variants?statistic=total_return"))
+        refused = await client.get(f"/v1/sweeps/{sweep_id}/variants?statistic=luck")
         await api.finish(variants[1][1], seed=1, with_result=False)
         ended = (await client.get(f"/v1/sweeps/{sweep_id}")).json()
     assert running["status"] == "running"
@@ -167,6 +170,13 @@ async def test_progress_counts_variants_moved_by_sql_and_ranks_the_best(api: Api
     }
     assert first["run_id"] == variants[best[0]][1] and first["status"] == "done"
     assert running["variants"][-1]["error"] == "boom"
+    # Every variant's rank_by (or another statistic) and status, compact, in grid order.
+    assert grid["statistic"] == "sharpe" and grid["grid"] == SWEEP["grid"]
+    assert grid["status"] == ["done", "running", "done", "failed"]
+    assert grid["values"] == [pytest.approx(sharpe[0]), None, pytest.approx(sharpe[2]), None]
+    assert returns.json()["statistic"] == "total_return" and returns.json()["values"][0] != (
+        grid["values"][0])
+    assert refused.status_code == 422 and error_of(refused)["field"] == "statistic"
     assert ended["status"] == "done" and ended["n_done"] == 4 and ended["n_running"] == 0
     assert ended["finished_at"] is not None
     assert len(ended["variants"]) == SWEEP["top"]  # the best `top` of four

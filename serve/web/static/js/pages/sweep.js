@@ -9,6 +9,17 @@ const C = window.QbtCharts;
 
 function key(value) { return JSON.stringify(value); }
 
+// Variant i's index into each grid field's values: its mixed-radix digits, last field fastest.
+function digits(variant, fields, grid) {
+  const at = {};
+  for (let i = fields.length - 1; i >= 0; i--) {
+    const size = grid[fields[i]].length;
+    at[fields[i]] = variant % size;
+    variant = Math.floor(variant / size);
+  }
+  return at;
+}
+
 export async function render(main, params) {
   const id = encodeURIComponent(params.id);
   const head = h("div", {});
@@ -77,14 +88,14 @@ export async function render(main, params) {
         fixedBox.append(select);
       }
       const xs = all.grid[x], ys = all.grid[y];
+      const others = fields.filter((f) => f !== x && f !== y);
+      const want = Object.fromEntries(others.map((f) => [f, all.grid[f].findIndex((v) => key(v) === fixed[f])]));
       const cells = [];
-      for (const v of all.variants) {
-        const others = fields.filter((f) => f !== x && f !== y);
-        if (!others.every((f) => key(v.overrides[f]) === fixed[f])) continue;
-        const value = v.statistics ? v.statistics[all.rank_by] : null;
-        cells.push([xs.findIndex((a) => key(a) === key(v.overrides[x])),
-                    ys.findIndex((a) => key(a) === key(v.overrides[y])), F.isNum(value) ? value : null]);
-      }
+      all.values.forEach((value, variant) => {
+        const at = digits(variant, fields, all.grid);
+        if (!others.every((f) => at[f] === want[f])) return;
+        cells.push([at[x], at[y], F.isNum(value) ? value : null]);
+      });
       chart.setOption(C.sweepHeatmap({ xField: x, yField: y, xValues: xs.map(key), yValues: ys.map(key),
                                        cells, rankBy: all.rank_by }), true);
     };

@@ -219,11 +219,9 @@ def _stocks_held(panel: FactorPanel, *, columns: np.ndarray, ledger: Ledger) -> 
     }
 
 
-def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
-    """Backtest `spec` on `panel` as DESIGN.md "Backtest semantics" specifies.
-
-    Raises `backtest.validation.SpecError` when the spec does not fit the data.
-    """
+def run_ledger(spec: StrategySpec, panel: FactorPanel) -> tuple[RunPlan, Ledger]:
+    """The plan and the simulated ledger of `spec` on `panel` (what `run_backtest` builds its
+    result from; walk-forward stitches ledgers)."""
     plan = plan_run(spec, panel)
     rules = Rules(
         initial_capital=spec.initial_capital,
@@ -235,7 +233,15 @@ def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
         hold_buffer=spec.hold_buffer,
         max_weight=spec.max_weight,
     )
-    ledger = simulate(market=plan.market, rules=rules, rebalance=plan.rebalance,
-                      selections=plan.selections)
+    return plan, simulate(market=plan.market, rules=rules, rebalance=plan.rebalance,
+                          selections=plan.selections)
+
+
+def run_backtest(spec: StrategySpec, panel: FactorPanel) -> BacktestResult:
+    """Backtest `spec` on `panel` as DESIGN.md "Backtest semantics" specifies.
+
+    Raises `backtest.validation.SpecError` when the spec does not fit the data.
+    """
+    plan, ledger = run_ledger(spec, panel)
     return _result(spec, panel=panel, window=plan.window, ledger=ledger, columns=plan.columns,
                    cash_rebalances=plan.cash_rebalances)

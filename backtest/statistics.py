@@ -301,6 +301,38 @@ NUMERIC_STATISTICS = tuple(
 )
 """Statistics a sweep can rank by or map over its grid (every one but the dates)."""
 
+RETURN_STATISTICS = ("total_return", "cagr", "annual_volatility", "sharpe", "sortino",
+                     "max_drawdown", "calmar", "win_rate")
+"""Statistics that a stretch of daily returns alone determines (walk-forward ranks by them)."""
+
+
+def statistic_of_returns(
+    name: str, returns: np.ndarray, *, risk_free_rate: float | np.ndarray
+) -> np.ndarray:
+    """Float [n_rows]: the statistic `name` (one of RETURN_STATISTICS) of each row of daily
+    `returns` [n_rows, n_days], as if a run covered those days only (equity starting at 1;
+    every day counts for the win rate); `risk_free_rate` annual, one or one per row."""
+    r = np.asarray(returns, dtype=np.float64).reshape(len(returns), -1)
+    rf = daily_rate(np.broadcast_to(np.asarray(risk_free_rate, dtype=np.float64), (len(r),)))
+    equity = np.cumprod(1.0 + r, axis=1)
+    total = equity[:, -1] - 1.0 if r.shape[1] else np.zeros(len(r))
+    growth = np.asarray(cagr(total, r.shape[1]))
+    depth = np.asarray(max_drawdown(equity, initial=np.ones(len(r)))[0])
+    columns = {
+        "total_return": lambda: total,
+        "cagr": lambda: growth,
+        "annual_volatility": lambda: annual_volatility(r),
+        "sharpe": lambda: sharpe(r, risk_free_daily=rf),
+        "sortino": lambda: sortino(r, risk_free_daily=rf),
+        "max_drawdown": lambda: depth,
+        "calmar": lambda: calmar(growth, depth),
+        "win_rate": lambda: win_rate(r),
+    }
+    if name not in columns:
+        raise ValueError(f"Got {name!r}: not a statistic of returns; known: "
+                         + ", ".join(RETURN_STATISTICS))
+    return np.asarray(columns[name](), dtype=np.float64)
+
 
 def compute_statistics(
     *,

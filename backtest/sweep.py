@@ -12,7 +12,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from backtest.spec import SIMULATION_FIELDS, StrategySpec
 from runtime.names import MAX_SWEEP_VARIANTS
@@ -41,6 +48,29 @@ class SweepError(ValueError):
         return f"{self.field}: {self.message}"
 
 
+class WalkForward(BaseModel):
+    """Walk-forward validation: folds of `train_days` trading days in sample followed by
+    `test_days` out of sample, stepping by `test_days` from the sweep's start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train_days: int = Field(ge=2, le=10_000, description="Trading days in sample per fold.")
+    test_days: int = Field(ge=1, le=10_000, description="Trading days out of sample per fold.")
+
+
+class Validation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    walk_forward: WalkForward | None = Field(
+        default=None,
+        description=(
+            "In each fold the variant best by rank_by in sample (from its daily returns) runs "
+            "out of sample, starting in cash with the equity the previous fold ended with; "
+            "the result lists the folds and the stitched out-of-sample equity."
+        ),
+    )
+
+
 class SweepSpec(BaseModel):
     """A grid search: every combination of `grid` values applied to `base`."""
 
@@ -55,6 +85,25 @@ class SweepSpec(BaseModel):
     )
     rank_by: str = Field(default="sharpe", description="Statistic the variants are ranked by.")
     top: int = Field(default=10, ge=1, le=1000, description="How many best variants to report.")
+    validation: Validation | None = Field(
+        default=None, description="Out-of-sample validation of the choice of variant."
+    )
+
+    @model_validator(mode="after")
+    def _walk_forward_needs_returns(self) -> SweepSpec:
+        from backtest.statistics import RETURN_STATISTICS
+
+        if self.validation is None or self.validation.walk_forward is None:
+            return self
+        if self.rank_by not in RETURN_STATISTICS:
+            raise ValueError(
+                f'Got "{self.rank_by}" for rank_by with validation.walk_forward: walk-forward '
+                "ranks variants by a stretch of their daily returns; use one of "
+                + ", ".join(RETURN_STATISTICS))
+        if {"start", "end"} & set(self.grid):
+            raise ValueError("validation.walk_forward: the grid must not vary start or end "
+                             "(the folds cut the sweep's one window)")
+        return self
 
     @field_validator("grid")
     @classmethod
@@ -148,6 +197,14 @@ def plan_group(sweep: SweepSpec, index: int) -> int:
         if name.split(".")[0] not in SIMULATION_FIELDS:
             group = group * size + pick
     return group
+
+
+def variant_spec(sweep: SweepSpec, index: int, **changes: Any) -> StrategySpec:
+    """Variant `index` of the sweep as a StrategySpec, with `changes` to top-level fields."""
+    document = sweep.base.model_dump(mode="json")
+    for name, value in overrides_of(sweep, index).items():
+        document = _set_dotted(document, name, value)
+    return StrategySpec.model_validate({**document, **changes})
 
 
 def overrides_of(sweep: SweepSpec, index: int) -> dict[str, Any]:

@@ -50,12 +50,17 @@ class RunOutcome:
 
 
 def run_spec(panel: FactorPanel, request: RunRequest) -> RunOutcome:
+    """One run alone: its statistics, daily returns and (if asked) its whole result."""
+    import numpy as np
+
     from backtest.engine import run_backtest
     from backtest.spec import StrategySpec
+    from backtest.statistics import returns_from_equity
 
     started = time.perf_counter()
     try:
-        result = run_backtest(StrategySpec.model_validate(request.spec), panel)
+        spec = StrategySpec.model_validate(request.spec)
+        result = run_backtest(spec, panel)
     except Exception as err:  # the run's own failure: report it, keep the batch going
         return RunOutcome(status="failed", error=f"{type(err).__name__}: {err}",
                           seconds=time.perf_counter() - started)
@@ -65,6 +70,8 @@ def run_spec(panel: FactorPanel, request: RunRequest) -> RunOutcome:
         result=result.model_dump_json() if request.keep_result else None,
         engine_version=result.engine_version,
         seconds=time.perf_counter() - started,
+        returns=returns_from_equity(np.array(result.equity), initial=spec.initial_capital)
+        .astype("<f4").tobytes(),
     )
 
 

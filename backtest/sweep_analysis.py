@@ -148,6 +148,20 @@ def overfitting(
     )
 
 
+def returns_matrix(variants: list[int], blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(variant numbers [n], returns [n_days, n]) from each variant's daily returns as
+    float32 little-endian bytes; variants of another length than the most common (another
+    window) are left out."""
+    if not blobs:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    lengths = np.array([len(b) for b in blobs])
+    common = int(np.bincount(lengths).argmax())
+    keep = np.flatnonzero(lengths == common)
+    joined = b"".join(blobs[i] for i in keep)
+    matrix = np.frombuffer(joined, dtype="<f4").reshape(len(keep), common // 4).T
+    return np.asarray(variants, dtype=np.int64)[keep], matrix
+
+
 def analyse_sweep(
     sweep: SweepSpec,
     panel: FactorPanel | None,
@@ -175,3 +189,43 @@ def analyse_sweep(
             except ValueError as err:
                 errors.append(f"walk_forward: {err}")
     return SweepAnalysis(overfitting=report, walk_forward=validation, errors=errors)
+
+
+def describe(analysis: SweepAnalysis, *, rank_by: str) -> list[str]:
+    """The analysis as lines of text (the CLI and the Ray job print them)."""
+    lines = []
+    report = analysis.overfitting
+    if report is not None:
+        lines.append(
+            f"overfitting: best variant {report.best_variant} {report.best_overrides}: "
+            f"Sharpe {_num(report.best_sharpe)}, deflated Sharpe ratio "
+            f"{_num(report.deflated_sharpe)} (PSR {_num(report.probabilistic_sharpe)}; "
+            f"SR0 {_num(report.expected_max_sharpe)} for {report.n_trials} trials over "
+            f"{report.n_obs} days); PBO {_num(report.pbo)} ({report.pbo_blocks} blocks)")
+        if report.robust_variant is not None:
+            lines.append(
+                f"robust choice: variant {report.robust_variant} {report.robust_overrides}: "
+                f"{rank_by} {_num(report.robust_value)}, neighbourhood median "
+                f"{_num(report.robust_neighbourhood_median)} (the best's: "
+                f"{_num(report.best_neighbourhood_median)})")
+    validation = analysis.walk_forward
+    if validation is not None:
+        stats = validation.statistics
+        lines.append(
+            f"walk-forward ({validation.train_days} days in sample, {validation.test_days} "
+            f"out): {len(validation.folds)} folds, out of sample {validation.dates[0]} .. "
+            f"{validation.dates[-1]}: total return {_num(stats.total_return)}, Sharpe "
+            f"{_num(stats.sharpe)}, max drawdown {_num(stats.max_drawdown)}; mean {rank_by} in "
+            f"sample {_num(validation.in_sample_mean)}, out of sample "
+            f"{_num(validation.out_of_sample_mean)}")
+        for fold in validation.folds:
+            lines.append(
+                f"  fold {fold.fold}: {fold.test_start} .. {fold.test_end} variant "
+                f"{fold.variant} {fold.overrides}: {rank_by} in {_num(fold.in_sample)}, out "
+                f"{_num(fold.out_of_sample)}")
+    lines += [f"not computed: {error}" for error in analysis.errors]
+    return lines
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,6 +1,7 @@
 """The one Ray task that runs backtests (`run_specs_task`, around `backtest.batch.run_specs`),
-how callers submit it, a driver-side loop for many batches (`run_on_ray`), and the small task
-that answers picks (`picks_task`, around `backtest.picks.compute_picks`).
+how callers submit it, a driver-side loop for many batches (`run_on_ray`), the small task
+that answers picks (`picks_task`, around `backtest.picks.compute_picks`) and the one that
+analyses a finished sweep (`analyse_task`, around `backtest.sweep_analysis.analyse_sweep`).
 
 The panel argument is an ObjectRef: Ray resolves it from the node's object store (fetched
 there once for all of that node's tasks), zero-copy. The task runs at the lowest CPU
@@ -13,6 +14,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import ray
 
 from backtest.batch import RunOutcome, RunRequest, run_specs
@@ -63,6 +65,23 @@ def submit(
 def picks_task(panel: FactorPanel, spec: dict) -> str:
     """The picks of `spec` (a StrategySpec document) as JSON text."""
     return compute_picks(StrategySpec.model_validate(spec), panel).model_dump_json()
+
+
+@ray.remote(num_cpus=1)
+def analyse_task(
+    panel: FactorPanel, sweep: dict, values: list[float | None], variants: list[int],
+    returns: list[bytes],
+) -> str:
+    """The analysis of a finished sweep (`backtest.sweep_analysis`) as JSON text: `values`
+    every variant's rank_by, `returns` the daily returns (float32 bytes) of `variants`."""
+    from backtest.sweep import SweepSpec
+    from backtest.sweep_analysis import analyse_sweep, returns_matrix
+
+    yield_cpu_to_serving()
+    numbers, matrix = returns_matrix(variants, returns)
+    column = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return analyse_sweep(SweepSpec.model_validate(sweep), panel, values=column,
+                         variants=numbers, returns=matrix).model_dump_json()
 
 
 def batches(n_items: int, *, batch_size: int) -> list[range]:

@@ -243,9 +243,12 @@ def print_statistics(statistics: dict[str, Any]) -> None:
 
 
 def sweep(args: argparse.Namespace, settings: Settings) -> int:
+    import ray
+
     from backtest.batch import RunRequest
     from backtest.sweep import SweepSpec, expand, overrides_of, rank
-    from backtest.tasks import run_on_ray
+    from backtest.sweep_analysis import SweepAnalysis, describe
+    from backtest.tasks import analyse_task, run_on_ray
 
     sweep_spec = SweepSpec.model_validate(read_json_file(args.spec))
     variants = expand(sweep_spec, max_variants=settings.max_sweep_variants)
@@ -258,16 +261,24 @@ def sweep(args: argparse.Namespace, settings: Settings) -> int:
     seconds = time.perf_counter() - started
     rows = [{"variant": number, "statistics": outcome.statistics_dict(), "error": outcome.error}
             for number, outcome in enumerate(outcomes)]
+    values = [(o.statistics_dict() or {}).get(sweep_spec.rank_by) for o in outcomes]
+    finished = {n: o.returns for n, o in enumerate(outcomes) if o.returns is not None}
+    analysis = SweepAnalysis.model_validate_json(ray.get(analyse_task.options(
+        name=f"analyse_task (qbt sweep, {len(rows)} variants)").remote(
+        handle.ref, sweep_spec.model_dump(mode="json"), values, list(finished),
+        list(finished.values()))))
     ranked = rank(rows, rank_by=sweep_spec.rank_by)
     for row in ranked:
         row["overrides"] = overrides_of(sweep_spec, row["variant"])
     if args.json:
         print(json.dumps({"data_version": handle.version, "seconds": seconds,
-                          "variants": ranked}))
+                          "variants": ranked, "analysis": analysis.model_dump(mode="json")}))
         return 0
     print(f"{len(rows)} variants in {seconds:.1f} s ({len(rows) / seconds:.1f} backtests/s); "
           f"data version {handle.version}; best by {sweep_spec.rank_by}:")
     print_ranked(ranked[: sweep_spec.top], rank_by=sweep_spec.rank_by)
+    for line in describe(analysis, rank_by=sweep_spec.rank_by):
+        print(line)
     return 0
 
 

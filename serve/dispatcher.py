@@ -6,13 +6,17 @@ One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
 2. Renew the leases of everything in flight; forget runs cancelled meanwhile (and cancel a
    task none of whose runs is wanted any more).
 3. Claim single runs up to `max_in_flight` and sweep variants up to `max_sweep_in_flight`
-   minus what is in flight (`FOR UPDATE SKIP LOCKED`; variants in grid order), get each data
-   version's panel ObjectRef from the DatasetRegistry and submit batches as Ray tasks with the
-   ObjectRef as an argument (zero-copy on every node): single runs in small batches
-   (latency), a sweep's variants in large ones (`QBT_SWEEP_BATCH_SIZE`), which the task runs
-   together, grouped by selection plan (`backtest.variants`).
+   minus what is in flight (`FOR UPDATE SKIP LOCKED`; variants in grid order). A claim that
+   an equal finished run answers (same spec hash, data version, engine version) is finished
+   from it (`reused_from`). For the rest, get each data version's panel ObjectRef from the
+   DatasetRegistry and submit batches as Ray tasks with the ObjectRef as an argument
+   (zero-copy on every node): single runs in small batches (latency), a sweep's variants in
+   large ones (`QBT_SWEEP_BATCH_SIZE`), which the task runs together, grouped by selection
+   plan (`backtest.variants`).
 4. A finished batch writes its outcomes (`serve.store.queue.finish`: only rows still running under
    the same attempt); a crashed one gives its runs back to the queue.
+5. A sweep whose variants have all ended is analysed (`serve.analyses`: overfitting
+   statistics and walk-forward, one Ray task) and reads as done once that is stored.
 
 All state that matters is in PostgreSQL: a restarted dispatcher (max_restarts=-1) starts with
 nothing in flight, and the runs its predecessor held come back when their leases expire.
@@ -33,15 +37,17 @@ import ray
 
 from backtest.batch import RunOutcome, RunRequest
 from backtest.sweep import SweepSpec, plan_group
-from backtest.tasks import submit
+from backtest.tasks import analyse_task, submit
+from backtest.version import ENGINE_VERSION
 from runtime.metrics import qbt_metrics
 from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
 from runtime.ray_connection import detached_actor_options
+from serve.analyses import Analyses, AnalysisFailed
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
 from serve.options import ServiceOptions
 from serve.store import queue
 from serve.store import sweeps as store_sweeps
-from serve.store.records import Claim, Ended, Outcome
+from serve.store.records import AnalysisInputs, Claim, Ended, Outcome
 from serve.sweeps import checked_variants, sweep_public
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ METRICS_EVERY_S = 2.0
 SINGLE_BATCH = 25  # single runs per Ray task at most
 MIN_SWEEP_BATCH = 100  # sweep variants per Ray task at least (a task's overhead, amortised)
 CPUS_EVERY_S = 30.0
+ANALYSES_EVERY_S = 30.0  # and after every finished batch of sweep variants
 
 
 @dataclass
@@ -81,6 +88,8 @@ class Dispatcher:
         self._cpus = (0.0, 1)  # (checked at, cluster CPUs)
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
+        self._analyses = Analyses(self._analyse)
+        self._sweep_ended = True  # a sweep batch finished: look for sweeps to analyse
         self._listener = Listener(
             database_url,
             channels=[RUNS_CHANNEL],
@@ -125,7 +134,8 @@ class Dispatcher:
         return {
             "in_flight": self._n_in_flight(),
             "batches": len(self._batches),
-            "counts": dict(self._counts),
+            "counts": {**self._counts, **self._analyses.counts},
+            "analyses": len(self._analyses),
             "last_error": self._last_error,
             "running": not self._loop.done(),
         }
@@ -144,7 +154,7 @@ class Dispatcher:
             name="dispatcher",
         )
         self._listener.start()
-        last = {"reap": 0.0, "renew": time.monotonic(), "metrics": 0.0}
+        last = {"reap": 0.0, "renew": time.monotonic(), "metrics": 0.0, "analyses": 0.0}
         backoff = 0.0
         while True:
             try:
@@ -181,9 +191,20 @@ class Dispatcher:
                 continue  # sweep variants: a whole batch at a time (no crumbs of batches)
             async with connection(self._pool) as conn:
                 claims = await queue.claim(conn, limit=capacity, lease_s=lease_s, sweeps=sweeps)
+                reused = await queue.reuse(conn, claims, engine_version=ENGINE_VERSION)
+            if reused:  # answered by equal finished runs: nothing to compute
+                self._count_ends(reused)
+                self._counts["reused"] += len(reused)
+                self._sweep_ended |= sweeps
+                finished = {row.id for row in reused}
+                claims = [c for c in claims if c.id not in finished]
             if claims:  # a finished batch wakes the loop to claim more
                 self._counts["claimed"] += len(claims)
                 await self._launch(claims)
+        if self._sweep_ended or now - last["analyses"] >= ANALYSES_EVERY_S:
+            self._sweep_ended = False
+            await self._analyses.start_pending(self._pool)
+            last["analyses"] = now
         if now - last["metrics"] >= METRICS_EVERY_S:
             async with connection(self._pool) as conn:
                 depth = await queue.queue_depth(conn)
@@ -282,7 +303,19 @@ class Dispatcher:
             await self._write(batch, outcomes=outcomes, failure=failure)
         finally:
             del self._batches[ref]
+            self._sweep_ended |= batch.sweeps
             self._wake.set()
+
+    async def _analyse(self, inputs: AnalysisInputs) -> str:
+        """A finished sweep's analysis, as a Ray task against its data version's panel."""
+        handle = await self._panel(inputs.data_version)
+        try:
+            return await analyse_task.options(
+                name=f"analyse_task (sweep {inputs.sweep_id}, {len(inputs.values)} variants)",
+                max_retries=self._options.task_retries,
+            ).remote(handle.ref, inputs.spec, inputs.values, inputs.variants, inputs.returns)
+        except ray.exceptions.RayTaskError as err:  # the analysis's own failure
+            raise AnalysisFailed(str(err).splitlines()[-1]) from None
 
     async def _write(
         self, batch: _Batch, *, outcomes: list[Outcome] | None, failure: str | None

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from backtest.result import BacktestResult
 from backtest.spec import StrategySpec
 from backtest.statistics import Statistics
+from backtest.sweep_analysis import Overfitting
+from backtest.walk_forward import WalkForwardResult
 from runtime.names import RunStatus
 from serve.store.records import RunRecord, RunSummary
 
@@ -116,6 +118,13 @@ class BacktestPublic(BacktestSummary):
     variant: int | None
     attempts: int = Field(description="Times the run was claimed by the dispatcher.")
     started_at: datetime | None
+    reused_from: UUID | None = Field(
+        default=None,
+        description=(
+            "The finished run (of any owner) whose result this run took instead of computing "
+            "again: the same canonical spec, data version and engine version."
+        ),
+    )
     timings: Timings
     result: BacktestResult | None = Field(
         description="Equity curve, rebalances and statistics (single runs, once done)."
@@ -156,6 +165,16 @@ class SweepPublic(_Public):
     n_running: int
     variants: list[VariantPublic] = Field(
         description="The best `top` variants so far by `rank_by`, best first."
+    )
+    overfitting: Overfitting | None = Field(
+        default=None,
+        description="How much of the best is luck; once every variant ended (null before).",
+    )
+    walk_forward: WalkForwardResult | None = Field(
+        default=None, description="The walk-forward validation, when the sweep asked for it."
+    )
+    analysis_errors: list[str] = Field(
+        default_factory=list, description="What the analysis could not compute, and why."
     )
 
 

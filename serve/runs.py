@@ -75,6 +75,7 @@ class Runs:
                 data_version=index.version,
                 idempotency_key=idempotency_key,
                 limit=self._options.owner_run_limit,
+                spec_text=spec.model_dump_json(),
             )
         if not replayed:
             qbt_metrics().submitted()

@@ -22,6 +22,7 @@ from backtest.sweep import (
 )
 from backtest.validation import PanelShape
 from runtime.metrics import qbt_metrics
+from runtime.names import FINISHED
 from serve.database import Conn
 from serve.datasets import Datasets
 from serve.errors import InvalidInputError
@@ -72,12 +73,14 @@ def _summary(sweep: SweepRecord) -> SweepSummary:
 
 
 def sweep_status(sweep: SweepRecord) -> str:
-    """queued / running until every variant ended; then cancelled if any was, done if any
-    succeeded, else failed."""
+    """queued / running until every variant ended and (unless cancelled) the analysis is
+    stored; then cancelled if any variant was, done if any succeeded, else failed."""
     if sweep.n_ended < sweep.n_variants:
         return "running" if sweep.n_running or sweep.n_ended else "queued"
     if sweep.n_cancelled:
         return "cancelled"
+    if not sweep.analysed:
+        return "running"  # the overfitting statistics and walk-forward are computed
     return "done" if sweep.n_ok else "failed"
 
 
@@ -165,11 +168,17 @@ async def sweep_public(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> SweepP
         lower_is_better=spec.rank_by in LOWER_IS_BETTER, top=spec.top,
     )
     best = rank([dataclasses.asdict(v) for v in ended], rank_by=spec.rank_by)[: spec.top]
+    summary = (await store.sweep_summary(conn, sweep_id=sweep_id) if sweep.analysed else
+               None) or {}
+    status = sweep_status(sweep)
     return SweepPublic.model_validate({
+        "overfitting": summary.get("overfitting"),
+        "walk_forward": summary.get("walk_forward"),
+        "analysis_errors": summary.get("errors", []),
         "id": sweep.id,
-        "status": sweep_status(sweep),
+        "status": status,
         "created_at": sweep.created_at,
-        "finished_at": sweep.last_finished_at if sweep.n_ended == sweep.n_variants else None,
+        "finished_at": sweep.last_finished_at if status in FINISHED else None,
         "data_version": sweep.data_version,
         "rank_by": spec.rank_by,
         "n_total": sweep.n_variants,

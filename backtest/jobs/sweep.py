@@ -7,8 +7,9 @@ Steps: read and validate the SweepSpec -> join the cluster (RAY_ADDRESS, set by 
 hand the sweep to the Dispatcher actor, which queues it as `POST /v1/sweeps` does (checked
 against the current data version, the owner's sweep limit, one transaction) -> follow the
 progress its Ray tasks make on the registry's shared panel (`ray job logs`) -> print the best
-variants. The job reaches the service through its named actors, not its modules: an
-interrupted job leaves the sweep queued, and it runs to its end like any other.
+variants, the overfitting statistics and the walk-forward folds. The job reaches the service
+through its named actors, not its modules: an interrupted job leaves the sweep queued, and
+it runs to its end like any other.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import ray
 
 from backtest.sweep import SweepSpec
+from backtest.sweep_analysis import SweepAnalysis, describe
 from backtest.version import ENGINE_VERSION
 from runtime.names import DISPATCHER_ACTOR, FINISHED, NAMESPACE, REGISTRY_ACTOR
 
@@ -42,8 +44,10 @@ def follow(dispatcher: Any, *, owner: str, sweep_id: str) -> dict[str, Any]:
     while True:
         progress = ray.get(dispatcher.sweep_progress.remote(owner, sweep_id))
         if progress["n_done"] != shown:
+            analysing = progress["n_done"] == progress["n_total"]
             print(f"progress {progress['n_done']}/{progress['n_total']} variants "
-                  f"({progress['n_failed']} failed), {time.perf_counter() - started:.1f} s",
+                  f"({progress['n_failed']} failed), {time.perf_counter() - started:.1f} s"
+                  + ("; analysing (overfitting, walk-forward)" if analysing else ""),
                   flush=True)
             shown = progress["n_done"]
         if progress["status"] in FINISHED:
@@ -79,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         value = (variant["statistics"] or {}).get(sweep.rank_by)
         print(f"{place:>3}. variant {variant['variant']:>4}  {sweep.rank_by}={value}  "
               f"{variant['overrides']}")
+    analysis = SweepAnalysis(overfitting=result["overfitting"],
+                             walk_forward=result["walk_forward"],
+                             errors=result["analysis_errors"])
+    for line in describe(analysis, rank_by=sweep.rank_by):
+        print(line, flush=True)
     return 0 if result["status"] == "done" else 1
 
 

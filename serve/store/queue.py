@@ -48,6 +48,41 @@ async def claim(conn: Conn, *, limit: int, lease_s: float, sweeps: bool = False)
     ]
 
 
+async def reuse(conn: Conn, claims: Sequence[Claim], *, engine_version: str) -> list[Ended]:
+    """Finish the claimed runs that an equal finished run answers (any owner's: the same
+    spec hash, data version and engine version, with what the claim needs: the whole result
+    for a single run, daily returns for a sweep variant), copying its outcome and naming it
+    in `reused_from` (the run first computed, through a chain of reuses); answer the rows
+    finished, and notify waiters."""
+    if not claims:
+        return []
+    async with conn.transaction():
+        cur = await conn.execute(
+            "WITH source AS (SELECT DISTINCT ON (r.id) r.id, s.statistics, s.result,"
+            " s.daily_returns, s.engine_version, coalesce(s.reused_from, s.id) AS origin"
+            " FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS c(id, attempt)"
+            " JOIN runs r ON r.id = c.id AND r.attempts = c.attempt AND r.status = 'running'"
+            " JOIN runs s ON s.spec_hash = r.spec_hash AND s.status = 'done' AND s.id <> r.id"
+            " AND s.data_version = r.data_version AND s.engine_version = %(engine)s"
+            " AND CASE WHEN r.sweep_id IS NULL THEN s.result IS NOT NULL"
+            " ELSE s.daily_returns IS NOT NULL END"
+            " ORDER BY r.id, s.finished_at)"
+            " UPDATE runs r SET status = 'done', statistics = source.statistics,"
+            " result = CASE WHEN r.sweep_id IS NULL THEN source.result END,"
+            " daily_returns = source.daily_returns, engine_version = source.engine_version,"
+            " reused_from = source.origin, error = NULL, finished_at = now(),"
+            " lease_until = NULL"
+            " FROM source WHERE r.id = source.id"
+            " RETURNING r.id::text, r.status,"
+            " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",
+            {"ids": [c.id for c in claims], "attempts": [c.attempt for c in claims],
+             "engine": engine_version},
+        )
+        rows = [Ended(**row) for row in await cur.fetchall()]
+        await notify_done(conn, [row.id for row in rows])
+    return rows
+
+
 def outcome_of(claim: Claim, ran: RunOutcome) -> Outcome:
     """What to write for a claim, from what its run ended in."""
     return Outcome(

@@ -44,6 +44,7 @@ class RunRecord(RunSummary):
     attempts: int
     started_at: datetime | None
     result: str | None
+    reused_from: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,24 @@ class SweepRecord:
     n_failed: int
     n_cancelled: int
     last_finished_at: datetime | None
+    analysed: bool = False  # its analysis is stored
 
     @property
     def n_ended(self) -> int:
         return self.n_ok + self.n_failed + self.n_cancelled
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What a finished sweep's analysis reads: the SweepSpec document, every variant's
+    rank_by (None where it has none), and the variants with daily returns (float32 bytes)."""
+
+    sweep_id: uuid.UUID
+    spec: dict[str, Any]
+    data_version: str
+    values: list[float | None]
+    variants: list[int]
+    returns: list[bytes]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from serve.store.records import QueuedRun, RunRecord, RunSummary
 SUMMARY_COLUMNS = (
     "id, status, created_at, finished_at, data_version, engine_version, error, statistics, spec"
 )
-RUN_COLUMNS = SUMMARY_COLUMNS + ", sweep_id, variant, attempts, started_at"
+RUN_COLUMNS = SUMMARY_COLUMNS + ", sweep_id, variant, attempts, started_at, reused_from"
 RETRY_AFTER_S = 5
 
 
@@ -85,7 +85,7 @@ async def replayed(
 # RUN_SUBMIT_LOCK_SPACE), count the owner's unfinished runs, insert unless that count reached
 # the limit or the Idempotency-Key exists, notify the dispatcher; one round trip.
 INSERT_RUN = """SELECT active, id, status, data_version FROM qbt_submit_run(
-    %(lock)s, %(id)s, %(owner)s, %(spec)s, %(data_version)s, %(key)s, %(limit)s)"""
+    %(lock)s, %(id)s, %(owner)s, %(spec)s, %(data_version)s, %(key)s, %(limit)s, %(hash)s)"""
 
 
 async def insert_run(
@@ -96,9 +96,12 @@ async def insert_run(
     data_version: str,
     idempotency_key: str | None,
     limit: int,
+    spec_text: str | None = None,
 ) -> tuple[QueuedRun, bool]:
     """Queue a run, committed before this returns; (run, replayed). A reused Idempotency-Key
-    answers the run it created; `limit` unfinished runs raise QuotaExceededError."""
+    answers the run it created; `limit` unfinished runs raise QuotaExceededError.
+    `spec_text`: the spec's canonical JSON text, whose hash lets the run reuse an equal
+    finished run's result."""
     check_storable(spec)
     replay = {"table": "runs", "columns": "id, status, data_version", "owner": owner}
     if idempotency_key is not None:
@@ -115,6 +118,7 @@ async def insert_run(
             "data_version": data_version,
             "key": idempotency_key,
             "limit": limit,
+            "hash": None if spec_text is None else spec_hash(spec_text),
         },
     )
     row = await cur.fetchone()

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from runtime.names import SWEEP_SUBMIT_LOCK_SPACE
 from serve.database import RUNS_CHANNEL, Conn, notify_done
 from serve.errors import ConflictError, NotFoundError, QuotaExceededError
-from serve.store.records import QueuedSweep, SweepRecord, VariantRecord
+from serve.store.records import AnalysisInputs, QueuedSweep, SweepRecord, VariantRecord
 from serve.store.runs import RETRY_AFTER_S, check_storable, replayed, spec_hash
 
 
@@ -103,7 +103,7 @@ SWEEP_WITH_COUNTS = (
     " count(*) FILTER (WHERE r.status = 'done') AS n_ok,"
     " count(*) FILTER (WHERE r.status = 'failed') AS n_failed,"
     " count(*) FILTER (WHERE r.status = 'cancelled') AS n_cancelled,"
-    " max(r.finished_at) AS last_finished_at"
+    " max(r.finished_at) AS last_finished_at, s.summary IS NOT NULL AS analysed"
 )
 
 
@@ -177,3 +177,54 @@ async def get_sweep(
         {"id": sweep_id, "rank_by": rank_by, "top": top},
     )
     return sweep, await variants.fetchall()
+
+
+async def sweep_summary(conn: Conn, *, sweep_id: uuid.UUID) -> dict[str, Any] | None:
+    """The stored analysis of a sweep (None until it is written)."""
+    cur = await conn.execute("SELECT summary FROM sweeps WHERE id = %s", (sweep_id,))
+    row = await cur.fetchone()
+    return None if row is None else row["summary"]
+
+
+async def unanalysed(conn: Conn, *, limit: int = 8) -> list[uuid.UUID]:
+    """Sweeps every variant of which has ended but whose analysis is not written, oldest
+    first (runs_sweep_open_idx answers the "ended" part)."""
+    cur = await conn.execute(
+        "SELECT s.id FROM sweeps s WHERE s.summary IS NULL AND NOT EXISTS ("
+        " SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND r.status IN ('queued', 'running'))"
+        " ORDER BY s.created_at LIMIT %s", (limit,),
+    )
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def analysis_inputs(conn: Conn, *, sweep_id: uuid.UUID) -> AnalysisInputs:
+    """What a sweep's analysis reads: every variant's rank_by (None where it has none) and
+    the daily returns of the variants that have them, in grid order."""
+    cur = await conn.execute(
+        "SELECT spec, data_version FROM sweeps WHERE id = %s", (sweep_id,))
+    sweep = await cur.fetchone()
+    if sweep is None:
+        raise NotFoundError("sweep", str(sweep_id))
+    cur = await conn.execute(
+        "SELECT (r.statistics ->> (s.spec ->> 'rank_by'))::float8 AS value"
+        " FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE r.sweep_id = %s"
+        " ORDER BY r.variant", (sweep_id,),
+    )
+    values = [row["value"] for row in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT variant, daily_returns FROM runs WHERE sweep_id = %s AND status = 'done'"
+        " AND daily_returns IS NOT NULL ORDER BY variant", (sweep_id,),
+    )
+    rows = await cur.fetchall()
+    return AnalysisInputs(sweep_id=sweep_id, spec=sweep["spec"], data_version=sweep["data_version"],
+                          values=values, variants=[row["variant"] for row in rows],
+                          returns=[bytes(row["daily_returns"]) for row in rows])
+
+
+async def write_summary(conn: Conn, *, sweep_id: uuid.UUID, summary: dict[str, Any]) -> bool:
+    """Store a sweep's analysis once (a second writer changes nothing); whether it wrote."""
+    cur = await conn.execute(
+        "UPDATE sweeps SET summary = %s WHERE id = %s AND summary IS NULL RETURNING id",
+        (Jsonb(summary), sweep_id),
+    )
+    return await cur.fetchone() is not None

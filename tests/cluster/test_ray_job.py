@@ -98,6 +98,7 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(
                  "timing": {"index": "KOSPI", "ma_days": 20}},
         "grid": {"hold_buffer": [0, 3], "rebalance": ["monthly", {"months": [2, 4], "day": 2}]},
         "rank_by": "sharpe", "top": 3,
+        "validation": {"walk_forward": {"train_days": 60, "test_days": 30}},
     }))
     dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
     _wait_for_job_agent(dashboard)
@@ -113,6 +114,9 @@ def test_sweep_job_uses_the_registry_panel_and_stores_results(
     assert "progress 4/4 variants" in submit.stdout
     assert "queued sweep" in submit.stdout and " done: 4 variants (0 failed)" in submit.stdout
     assert "top 3 by sharpe" in submit.stdout
+    assert "overfitting: best variant" in submit.stdout and "deflated Sharpe ratio" in submit.stdout
+    assert "walk-forward (60 days in sample, 30 out)" in submit.stdout
+    assert "  fold 1: " in submit.stdout and "not computed" not in submit.stdout
     with psycopg.connect(market) as conn:
         sweeps = conn.execute("SELECT id, n_variants FROM sweeps WHERE owner = %s",
                               (owner,)).fetchall()
@@ -141,3 +145,36 @@ def test_a_client_without_the_token_is_refused(head, tmp_path):
     )
     assert listing.returncode != 0
     assert "token" in (listing.stdout + listing.stderr).lower()
+
+
+def test_qbt_sweep_prints_the_ranking_the_overfitting_statistics_and_the_folds(
+    head, market, tmp_path
+):
+    _, address = head
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({
+        "base": {"start": "2021-03-02", "end": "2022-06-30",
+                 "ranking": [{"factor": "PBR", "ascending": True}], "top_n": 5},
+        "grid": {"top_n": [3, 5, 8], "rebalance": ["monthly", "quarterly"]},
+        "rank_by": "cagr", "top": 2,
+        "validation": {"walk_forward": {"train_days": 120, "test_days": 60}},
+    }))
+    environment = {**head_environment(), "QBT_RAY_ADDRESS": address,
+                   "QBT_DATABASE_URL": market, "QBT_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "cluster.cli", "sweep", str(sweep)]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "6 variants in" in done.stdout and "best by cagr" in done.stdout
+    assert "overfitting: best variant" in done.stdout and "PBO 0." in done.stdout
+    assert "robust choice: variant" in done.stdout
+    assert "walk-forward (120 days in sample, 60 out)" in done.stdout
+    assert "  fold 2: " in done.stdout
+    as_json = subprocess.run([*command, "--json"], env=environment, capture_output=True,
+                             text=True, timeout=300, cwd=REPO)
+    analysis = json.loads(as_json.stdout)["analysis"]
+    folds = analysis["walk_forward"]["folds"]
+    assert analysis["errors"] == [] and analysis["overfitting"]["n_trials"] == 6
+    assert folds[0]["start_equity"] == 1e8
+    assert all(a["end_equity"] == b["start_equity"] for a, b in zip(folds, folds[1:],
+                                                                    strict=False))

@@ -18,13 +18,17 @@ import ray
 from backtest.result import BacktestResult
 from backtest.spec import StrategySpec
 from backtest.statistics import Statistics, compute_statistics
+from backtest.sweep import SweepSpec
+from backtest.sweep_analysis import analyse_sweep, returns_matrix
 from dataprep.factors import FACTOR_NAMES
 from dataprep.panel import FactorCoverage, PanelIndex, coverage_rows
+from serve.analyses import Analyses
 from serve.api import create_api
-from serve.database import DONE_CHANNEL
+from serve.database import DONE_CHANNEL, open_pool
 from serve.keys import create_key
 from serve.options import ServiceOptions
 from serve.service import Service
+from serve.store.records import AnalysisInputs
 
 VERSION = "fake-v1"
 FIRST_DAY, LAST_DAY = date(2021, 1, 4), date(2022, 12, 30)
@@ -171,6 +175,25 @@ class Api:
             cur = await conn.execute(statement, params)
             return await cur.fetchall() if cur.description else []
 
+    async def analyse(self) -> None:
+        """Analyse every sweep whose variants have all ended, as the dispatcher does, with
+        the analysis in-process (no panel here: no walk-forward)."""
+
+        async def analyse(inputs: AnalysisInputs) -> str:
+            numbers, matrix = returns_matrix(inputs.variants, inputs.returns)
+            values = np.array([np.nan if v is None else v for v in inputs.values])
+            return analyse_sweep(SweepSpec.model_validate(inputs.spec), None, values=values,
+                                 variants=numbers, returns=matrix).model_dump_json()
+
+        analyses = Analyses(analyse)
+        pool = await open_pool(self.database_url, max_size=2, timeout_s=10,
+                               statement_timeout_ms=30_000, name="test-analyses")
+        try:
+            await analyses.start_pending(pool)
+            await analyses.wait()
+        finally:
+            await pool.close()
+
     async def rows(self) -> dict[str, int]:
         """Rows in the service tables (to show a refused request wrote nothing)."""
         (runs, sweeps), = await self.sql(
@@ -187,14 +210,16 @@ class Api:
         (spec,), = await self.sql("SELECT spec FROM runs WHERE id = %s", (run_id,))
         done = status == "done"
         result = result_of(spec, stats=stats) if done and with_result else None
+        returns = np.random.default_rng(seed).normal(0.0005, 0.01, stats.n_days)
         await self.sql(
             "UPDATE runs SET status = %s, attempts = 1,"
             " started_at = created_at + (now() - created_at) / 2,"
             " finished_at = now(), lease_until = NULL, engine_version = %s, statistics = %s,"
-            " result = %s, error = %s WHERE id = %s",
+            " result = %s, error = %s, daily_returns = %s WHERE id = %s",
             (status, "engine-test" if done else None,
              stats.model_dump_json() if done else None, result,
-             None if done else "boom", run_id),
+             None if done else "boom", returns.astype("<f4").tobytes() if done else None,
+             run_id),
         )
         await self.sql("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, run_id))
         return stats

@@ -154,6 +154,8 @@ async def test_progress_counts_variants_moved_by_sql_and_ranks_the_best(api: Api
         returns = (await client.get(f"/v1/sweeps/{sweep_id}/variants?statistic=total_return"))
         refused = await client.get(f"/v1/sweeps/{sweep_id}/variants?statistic=luck")
         await api.finish(variants[1][1], seed=1, with_result=False)
+        analysing = (await client.get(f"/v1/sweeps/{sweep_id}")).json()
+        await api.analyse()
         ended = (await client.get(f"/v1/sweeps/{sweep_id}")).json()
     assert running["status"] == "running"
     assert (running["n_total"], running["n_done"], running["n_failed"], running["n_running"]) == (
@@ -177,8 +179,17 @@ async def test_progress_counts_variants_moved_by_sql_and_ranks_the_best(api: Api
     assert returns.json()["statistic"] == "total_return" and returns.json()["values"][0] != (
         grid["values"][0])
     assert refused.status_code == 422 and error_of(refused)["field"] == "statistic"
+    # Every variant ended: the sweep is done once its analysis is stored.
+    assert analysing["status"] == "running" and analysing["n_done"] == 4
+    assert analysing["overfitting"] is None and analysing["finished_at"] is None
     assert ended["status"] == "done" and ended["n_done"] == 4 and ended["n_running"] == 0
     assert ended["finished_at"] is not None
+    report = ended["overfitting"]
+    assert report["n_trials"] == 3 and report["best_variant"] == ended["variants"][0]["variant"]
+    assert 0 <= report["deflated_sharpe"] <= report["probabilistic_sharpe"] <= 1
+    assert report["pbo"] is None  # 20 days: too few for 16 blocks, and it says so
+    assert any(e.startswith("pbo:") for e in ended["analysis_errors"])
+    assert ended["walk_forward"] is None
     assert len(ended["variants"]) == SWEEP["top"]  # the best `top` of four
 
 

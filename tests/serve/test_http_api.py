@@ -181,6 +181,7 @@ def test_sweep_runs_every_variant_and_ranks_them(api: Deployed):
         "grid": {"top_n": [5, 10], "rebalance": ["monthly", "quarterly"]},
         "rank_by": "sharpe",
         "top": 3,
+        "validation": {"walk_forward": {"train_days": 100, "test_days": 50}},
     }
     key = {"Idempotency-Key": f"sweep-{uuid.uuid4()}"}
     with api.client("alice") as client:
@@ -190,9 +191,11 @@ def test_sweep_runs_every_variant_and_ranks_them(api: Deployed):
         assert replayed.json()["id"] == accepted.json()["id"]
         location = accepted.headers["location"]
         deadline = time.monotonic() + 60
-        while (body := client.get(location).json())["n_done"] < 4:
+        while (body := client.get(location).json())["status"] in ("queued", "running"):
             assert time.monotonic() < deadline, body
             time.sleep(0.3)
+        best = client.post("/v1/backtests?wait=60", json={
+            **SPEC, **body["variants"][0]["overrides"]}).json()
     with api.client("bob") as client:
         assert client.get(location).status_code == 404
     assert accepted.json()["n_variants"] == body["n_total"] == 4
@@ -203,6 +206,19 @@ def test_sweep_runs_every_variant_and_ranks_them(api: Deployed):
     assert sharpes == sorted(sharpes, reverse=True)
     assert all(set(v["overrides"]) == {"top_n", "rebalance"} for v in variants)
     assert variants[0]["overrides"]["top_n"] in (5, 10)
+    # The analysis, stored before the sweep reads as done: the best variant's deflated
+    # Sharpe ratio (its Sharpe ratio from the stored daily returns equals its own run's) ...
+    report = body["overfitting"]
+    assert report["n_trials"] == 4 and report["best_variant"] == variants[0]["variant"]
+    assert report["best_sharpe"] == pytest.approx(best["statistics"]["sharpe"], rel=1e-5)
+    assert 0 <= report["deflated_sharpe"] < report["probabilistic_sharpe"] <= 1
+    assert 0 <= report["pbo"] <= 1 and report["robust_variant"] in range(4)
+    # ... and walk-forward: folds of 100 days in sample, 50 out, the equity chained.
+    folds = body["walk_forward"]["folds"]
+    assert len(folds) >= 2 and body["analysis_errors"] == []
+    assert folds[0]["start_equity"] == SPEC.get("initial_capital", 1e8)
+    assert all(a["end_equity"] == b["start_equity"] for a, b in zip(folds, folds[1:], strict=False))
+    assert body["walk_forward"]["equity"][-1] == folds[-1]["end_equity"]
 
 
 def test_cancelled_runs_never_get_a_result(api: Deployed):

@@ -169,8 +169,9 @@ def test_runs_list_updates_live_and_compares_two_runs(ui, app):
     assert ui.errors == []
 
 
-def test_a_sweep_shows_progress_ranks_and_its_heatmap(ui, app):
-    sweep = {"base": SPEC, "grid": {"top_n": [4, 8], "rebalance": ["monthly", "quarterly"]}}
+def test_a_sweep_shows_progress_ranks_its_heatmap_overfitting_and_walk_forward(ui, app):
+    sweep = {"base": SPEC, "grid": {"top_n": [4, 8], "rebalance": ["monthly", "quarterly"]},
+             "validation": {"walk_forward": {"train_days": 100, "test_days": 50}}}
     with app.client("bob") as client:
         sweep_id = client.post("/v1/sweeps", json=sweep).json()["id"]
     page = ui.page
@@ -181,7 +182,21 @@ def test_a_sweep_shows_progress_ranks_and_its_heatmap(ui, app):
     assert page.locator("#ranked-table tbody tr").count() == 4
     drawn = charts_drawn(page, "#chart-sweep")
     assert drawn[0]["series"] == 1 and drawn[0]["painted"], drawn
+    # The overfitting panel: the deflated Sharpe ratio, PBO, the best and the robust choice.
+    assert "%" in page.inner_text("#dsr .tile-value")
+    assert "%" in page.inner_text("#pbo .tile-value")
+    assert page.locator("#robust-table tbody tr").count() == 2
+    # The walk-forward panel: the stitched out-of-sample equity against the index, the folds.
+    assert page.locator("#folds-table tbody tr").count() >= 2
+    walked = charts_drawn(page, "#chart-walk-forward")
+    assert walked[0]["series"] == 2 and walked[0]["painted"], walked
     ui.shot("sweep")
+    # A variant's page: its statistics, and its full result computed on request.
+    page.click("#ranked-table tbody tr:first-child a")
+    page.wait_for_selector("#variant-only")
+    ui.shot("sweep-variant")
+    page.click("#compute-full")
+    page.wait_for_selector("#run-view", timeout=120_000)
     page.goto(f"{app.url}/#/sweeps")
     page.wait_for_selector("#sweeps-table")
     ui.shot("sweeps")

@@ -96,3 +96,34 @@ def test_registry_killed_rebuilds_the_panel_from_postgres(service: Deployed, tal
         after = http.post("/v1/backtests", params={"wait": 30}, json=_specs(1)[0])
     assert after.status_code == 200 and after.json()["status"] == "done", after.text
     tally.add_runs(account(service.database_url, [after.json()["id"]]))
+
+
+def test_dispatcher_killed_mid_sweep_every_variant_ends_once(service: Deployed, tally: Tally):
+    # 120 variants in 40 plan groups (minimum market caps no stock is below, each planned on
+    # its own), a fresh initial capital so that none is reused from an earlier run.
+    capital = 1e8 + time.time_ns() % 10**6
+    sweep = {"base": {**DAILY_1Y, "initial_capital": capital},
+             "grid": {"universe.min_market_cap": list(range(40)), "top_n": [5, 10, 20]}}
+    with service.client("alice") as http:
+        accepted = http.post("/v1/sweeps", json=sweep)
+    assert accepted.status_code == 202, accepted.text
+    sweep_id = accepted.json()["id"]
+    with psycopg.connect(service.database_url) as conn:
+        ids = [row[0] for row in conn.execute(
+            "SELECT id::text FROM runs WHERE sweep_id = %s", (sweep_id,)).fetchall()]
+    assert wait_for(lambda: _running(service.database_url, ids), timeout_s=30)
+    at_kill = status_counts(service.database_url, ids)
+    ray.kill(get_dispatcher(), no_restart=False)
+    tally.faults += 1
+
+    seconds = wait_ended(service.database_url, ids, timeout_s=120)
+    result = account(service.database_url, ids)
+    tally.add_runs(result)
+    tally.notes.update(at_kill=at_kill, recovered_s=round(seconds, 1), **result.summary())
+    assert result.done == len(ids) == 120, result
+    assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
+    with service.client("alice") as http:  # the new dispatcher analyses it
+        assert wait_for(lambda: http.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "done",
+                        timeout_s=60, every_s=0.5)
+        ended = http.get(f"/v1/sweeps/{sweep_id}").json()
+    assert ended["n_done"] == 120 and ended["overfitting"]["n_trials"] == 120, ended

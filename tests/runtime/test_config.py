@@ -14,7 +14,7 @@ def test_defaults_mean_embedded_database_and_local_ray():
     assert settings.database_url is None and settings.ray_address is None
     assert settings.home == Path(".qbt")
     assert settings.ray_gcs_port != 6379  # Redis's port
-    assert settings.max_sweep_variants == 5000
+    assert settings.max_sweep_variants == 100_000
 
 
 def test_variables_are_read_and_typed():

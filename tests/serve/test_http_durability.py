@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -25,10 +26,15 @@ def api(server_url, ray_session):
         yield deployed
 
 
+_FRESH = itertools.count()
+
+
 def _submit(api: Deployed, n: int) -> list[str]:
+    """n runs no earlier run answers (each its own initial capital: nothing to reuse)."""
     with api.client("alice") as client:
         return [
-            client.post("/v1/backtests", json={**HEAVY, "top_n": 10 + i}).json()["id"]
+            client.post("/v1/backtests", json={
+                **HEAVY, "top_n": 10 + i, "initial_capital": 1e8 + next(_FRESH)}).json()["id"]
             for i in range(n)
         ]
 

@@ -6,6 +6,7 @@ plain SQL UPDATEs (an expired lease, a cancelled run)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -22,6 +23,7 @@ from serve.store.queue import (
     reap,
     release,
     renew,
+    reuse,
 )
 from serve.store.records import Claim
 from serve.store.runs import insert_run
@@ -295,5 +297,51 @@ def test_counts_by_status_and_queue_depth(database_url):
             assert await counts_by_status(conn) == {
                 "queued": 1, "running": 1, "done": 1, "cancelled": 1}
             assert await queue_depth(conn) == 1
+
+    asyncio.run(scenario())
+
+
+def test_reuse_finishes_claims_from_an_equal_finished_run_of_any_owner(database_url):
+    text = json.dumps(SPEC)  # the canonical text (its hash is the reuse key)
+    returns = bytes(range(12))
+
+    async def reuse_row(conn: Conn, run_id: Any) -> dict[str, Any]:
+        cur = await conn.execute(
+            "SELECT owner, status, statistics, result::text AS result, daily_returns,"
+            " engine_version, reused_from::text FROM runs WHERE id = %s", (run_id,))
+        return await cur.fetchone()  # type: ignore[return-value]
+
+    async def scenario() -> None:
+        async with connect_once(database_url) as conn:
+            submit = {"spec": SPEC, "idempotency_key": None, "limit": 10, "spec_text": text}
+            first, _ = await insert_run(conn, owner="alice", data_version="v1", **submit)
+            [taken] = await claim(conn, limit=1, lease_s=LEASE_S)
+            assert await reuse(conn, [taken], engine_version="engine-7") == []  # none yet
+            await finish(conn, [outcome_of(taken, dataclasses.replace(DONE, returns=returns))])
+            twin, _ = await insert_run(conn, owner="bob", data_version="v1", **submit)
+            elsewhere, _ = await insert_run(conn, owner="bob", data_version="v2", **submit)
+            await insert_sweep(conn, owner="bob", sweep={"variants": 1}, variants=[text],
+                               data_version="v1", idempotency_key=None, limit=10)
+            claims = (await claim(conn, limit=10, lease_s=LEASE_S)
+                      + await claim(conn, limit=10, lease_s=LEASE_S, sweeps=True))
+            assert len(claims) == 3
+            assert await reuse(conn, claims, engine_version="engine-8") == []  # another engine
+            ended = await reuse(conn, claims, engine_version="engine-7")
+            variant = next(c.id for c in claims if c.sweep_id is not None)
+            assert {e.id for e in ended} == {str(twin.id), variant}
+            assert all(e.status == "done" for e in ended)
+            single = await reuse_row(conn, twin.id)
+            assert single["owner"] == "bob" and single["reused_from"] == str(first.id)
+            assert single["statistics"] == {"sharpe": 1.5}
+            assert json.loads(single["result"]) == {"equity": [1, 2]}
+            swept = await reuse_row(conn, variant)
+            assert swept["reused_from"] == str(first.id) and swept["result"] is None
+            assert bytes(swept["daily_returns"]) == returns
+            assert (await reuse_row(conn, elsewhere.id))["status"] == "running"  # v2: no twin
+            # A reuse of a reuse names the run first computed.
+            again, _ = await insert_run(conn, owner="carol", data_version="v1", **submit)
+            claimed = await claim(conn, limit=10, lease_s=LEASE_S)
+            await reuse(conn, claimed, engine_version="engine-7")
+            assert (await reuse_row(conn, again.id))["reused_from"] == str(first.id)
 
     asyncio.run(scenario())

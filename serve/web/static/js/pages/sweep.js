@@ -39,7 +39,7 @@ export async function render(main, params) {
       h("p", { class: "muted", text: `${sweep.id} · data ${sweep.data_version} · ranked by ${F.statLabel(sweep.rank_by)}` })),
       progress(sweep.n_done, sweep.n_total));
     sizeBars(head);
-    clear(ranked).append(h("h3", { text: `Best ${sweep.variants.length} so far by ${F.statLabel(sweep.rank_by)}` }),
+    clear(ranked).append(h("h3", { text: `Best ${sweep.variants.length}${sweep.status === "queued" || sweep.status === "running" ? " so far" : ""} by ${F.statLabel(sweep.rank_by)}` }),
       h("table", { class: "grid", id: "ranked-table" },
         h("thead", {}, h("tr", {}, ["#", "Variant", "Grid values", F.statLabel(sweep.rank_by), "Total return", "Max DD", "Run"].map((t) => h("th", { text: t })))),
         h("tbody", {}, sweep.variants.map((v, i) => {

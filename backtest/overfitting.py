@@ -94,24 +94,42 @@ def _split_masks(n_blocks: int) -> np.ndarray:
     return masks
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False)
+@numba.njit(cache=True, nogil=True)
+def _overfit(inside: np.ndarray, outside: np.ndarray) -> bool:
+    """Whether the best in-sample variant ranks at or below the out-of-sample median
+    (rank 1 = worst, ties averaged; w = rank / (N + 1) <= 1/2)."""
+    n_variants = len(inside)
+    best = 0
+    for v in range(1, n_variants):
+        if inside[v] > inside[best]:
+            best = v
+    theirs, below, equal = outside[best], 0, 0
+    for v in range(n_variants):  # branch-free: the compiler vectorises it
+        below += outside[v] < theirs
+        equal += outside[v] == theirs
+    return (below + (equal + 1) / 2) / (n_variants + 1) <= 0.5
+
+
+@numba.njit(cache=True, nogil=True)
 def _count_overfit(masks: np.ndarray, sums: np.ndarray, squares: np.ndarray,
                    size: int) -> int:
     """Splits whose in-sample best variant ranks at or below the out-of-sample median.
-    One pass over the variants a split for each half (no [splits x variants] temporaries);
-    a Sharpe ratio without dispersion is -inf: it never wins and always ranks last."""
-    n_splits, n_blocks = masks.shape
+    `masks` holds one split of each complementary pair (in-sample of one is the other's
+    out-of-sample), so one pass over the variants scores both halves of two splits; no
+    [splits x variants] temporaries. A Sharpe ratio without dispersion is -inf: it never
+    wins and always ranks last."""
+    n_pairs, n_blocks = masks.shape
     n_variants = sums.shape[1]
     by_variant, by_variant_sq = sums.T.copy(), squares.T.copy()  # a variant's blocks together
     total, total_sq = sums.sum(axis=0), squares.sum(axis=0)
-    inside = np.empty(n_variants)
-    outside = np.empty(n_variants)
+    half = np.empty(n_variants)
+    rest = np.empty(n_variants)
     chosen = np.empty(n_blocks, dtype=np.int64)
     overfit = 0
-    for split in range(n_splits):
+    for pair in range(n_pairs):
         n_chosen = 0
         for block in range(n_blocks):
-            if masks[split, block]:
+            if masks[pair, block]:
                 chosen[n_chosen] = block
                 n_chosen += 1
         n_in = n_chosen * size
@@ -121,21 +139,9 @@ def _count_overfit(masks: np.ndarray, sums: np.ndarray, squares: np.ndarray,
             for k in range(n_chosen):
                 s_in += by_variant[v, chosen[k]]
                 q_in += by_variant_sq[v, chosen[k]]
-            inside[v] = _sharpe(s_in, q_in, n_in)
-            outside[v] = _sharpe(total[v] - s_in, total_sq[v] - q_in, n_out)
-        best = 0
-        for v in range(1, n_variants):
-            if inside[v] > inside[best]:
-                best = v
-        theirs, below, equal = outside[best], 0, 0
-        for v in range(n_variants):
-            if outside[v] < theirs:
-                below += 1
-            elif outside[v] == theirs:
-                equal += 1
-        rank = below + (equal + 1) / 2
-        if rank / (n_variants + 1) <= 0.5:
-            overfit += 1
+            half[v] = _sharpe(s_in, q_in, n_in)
+            rest[v] = _sharpe(total[v] - s_in, total_sq[v] - q_in, n_out)
+        overfit += _overfit(half, rest) + _overfit(rest, half)
     return overfit
 
 
@@ -145,9 +151,7 @@ def _sharpe(total: float, squares: float, n: int) -> float:
     ranks need only the order, and sign(S) S^2 / (n Q - S^2) = SR |SR| (n - 1) / n, without a
     square root; -inf without dispersion."""
     dispersion = n * squares - total * total
-    if not dispersion > 0.0:
-        return -np.inf
-    return total * abs(total) / dispersion
+    return total * abs(total) / dispersion if dispersion > 0.0 else -np.inf
 
 
 def pbo(returns: np.ndarray, *, n_blocks: int = 16) -> float:
@@ -167,7 +171,8 @@ def pbo(returns: np.ndarray, *, n_blocks: int = 16) -> float:
     blocks = np.nan_to_num(matrix[n_obs - size * n_blocks :]).reshape(n_blocks, size, n_variants)
     sums, squares = blocks.sum(axis=1), (blocks**2).sum(axis=1)
     masks = _split_masks(n_blocks)
-    return _count_overfit(masks, sums, squares, size) / len(masks)
+    pairs = masks[masks[:, 0]]  # the splits with block 0 in sample; their complements: the rest
+    return _count_overfit(pairs, sums, squares, size) / len(masks)
 
 
 def neighbourhood_medians(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

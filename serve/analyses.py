@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,8 +56,10 @@ class Analyses:
 
     async def _run(self, pool: Any, sweep_id: uuid.UUID) -> None:
         try:
+            started = time.perf_counter()
             async with connection(pool) as conn:
                 inputs = await store.analysis_inputs(conn, sweep_id=sweep_id)
+            read = time.perf_counter()
             try:
                 summary = json.loads(await self._analyse(inputs))
                 self.counts["analysed"] += 1
@@ -64,8 +67,12 @@ class Analyses:
                 summary = {"overfitting": None, "walk_forward": None,
                            "errors": [f"the analysis failed: {err}"]}
                 self.counts["analysis_failed"] += 1
+            computed = time.perf_counter()
             async with connection(pool) as conn:
                 await store.write_summary(conn, sweep_id=sweep_id, summary=summary)
+            log.info("sweep %s analysed (%d variants): read %.2f s, computed %.2f s, "
+                     "written %.2f s", sweep_id, len(inputs.values), read - started,
+                     computed - read, time.perf_counter() - computed)
         except Exception as err:  # the database went away: the next poll tries again
             log.warning("analysis of sweep %s: %s: %s", sweep_id, type(err).__name__, err)
         finally:

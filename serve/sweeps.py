@@ -178,7 +178,8 @@ async def sweep_public(conn: Conn, *, owner: str, sweep_id: uuid.UUID) -> SweepP
         "id": sweep.id,
         "status": status,
         "created_at": sweep.created_at,
-        "finished_at": sweep.last_finished_at if status in FINISHED else None,
+        "finished_at": (summary.get("analysed_at") or sweep.last_finished_at)
+        if status in FINISHED else None,
         "data_version": sweep.data_version,
         "rank_by": spec.rank_by,
         "n_total": sweep.n_variants,

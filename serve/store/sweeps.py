@@ -222,9 +222,11 @@ async def analysis_inputs(conn: Conn, *, sweep_id: uuid.UUID) -> AnalysisInputs:
 
 
 async def write_summary(conn: Conn, *, sweep_id: uuid.UUID, summary: dict[str, Any]) -> bool:
-    """Store a sweep's analysis once (a second writer changes nothing); whether it wrote."""
+    """Store a sweep's analysis once, with the time it ended (`analysed_at`); a second
+    writer changes nothing. Whether it wrote."""
     cur = await conn.execute(
-        "UPDATE sweeps SET summary = %s WHERE id = %s AND summary IS NULL RETURNING id",
+        "UPDATE sweeps SET summary = %s || jsonb_build_object('analysed_at', now())"
+        " WHERE id = %s AND summary IS NULL RETURNING id",
         (Jsonb(summary), sweep_id),
     )
     return await cur.fetchone() is not None

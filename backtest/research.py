@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backtest.selection import static_mask, status_bits
 from backtest.spec import AVG_TRADING_VALUE, EARNINGS, MARKET_CAP, Universe
@@ -54,6 +54,48 @@ class ResearchError(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class FactorReportSpec(BaseModel):
+    """What a factor report covers: every door (HTTP, CLI, Python, web app) takes this."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    factors: list[str] | None = Field(
+        default=None, max_length=200, description="Factors to report on (default: all)."
+    )
+    start: dt.date | None = Field(default=None, description="First day (default: the data's).")
+    end: dt.date | None = Field(default=None, description="Last day (default: the data's).")
+    horizons: list[int] = Field(
+        default=list(HORIZONS), min_length=1, max_length=8,
+        description="Forward-return horizons in trading days (1..252).",
+    )
+    quantiles: int = Field(default=5, ge=2, le=20, description="Quantiles of each day's values.")
+    universe: Universe = Field(
+        default_factory=Universe, description="Which stocks count, judged on each day."
+    )
+    sector_neutral: bool = Field(
+        default=False, description="Rank each factor within sectors before the IC."
+    )
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, horizons: list[int]) -> list[int]:
+        for h in horizons:
+            if not 1 <= h <= 252:
+                raise ValueError(f"Got {h} in horizons: each must be 1..252 trading days")
+        if len(set(horizons)) != len(horizons):
+            raise ValueError(f"Got {horizons} for horizons: each at most once")
+        return horizons
+
+
+def run_factor_report(spec: FactorReportSpec, panel: FactorPanel, *,
+                      threads: int | None = None) -> FactorReport:
+    """`factor_report` of a FactorReportSpec."""
+    return factor_report(panel, factors=spec.factors, start=spec.start, end=spec.end,
+                         horizons=spec.horizons, quantiles=spec.quantiles,
+                         universe=spec.universe, sector_neutral=spec.sector_neutral,
+                         threads=threads)
 
 
 class _Row(BaseModel):

@@ -99,6 +99,18 @@ def analyse_task(
                          variants=numbers, returns=matrix).model_dump_json()
 
 
+@ray.remote(num_cpus=1)
+def factor_report_task(panel: FactorPanel, spec: dict) -> str:
+    """The factor report (`backtest.research`) of a FactorReportSpec document, as JSON text,
+    on as many threads as the task has CPUs."""
+    from backtest.research import FactorReportSpec, run_factor_report
+
+    yield_cpu_to_serving()
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    return run_factor_report(FactorReportSpec.model_validate(spec), panel,
+                             threads=max(1, int(cpus))).model_dump_json()
+
+
 def batches(n_items: int, *, batch_size: int) -> list[range]:
     return [range(i, min(i + batch_size, n_items)) for i in range(0, n_items, batch_size)]
 

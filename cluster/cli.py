@@ -22,6 +22,21 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f'"{text}" is not a date (YYYY-MM-DD)') from None
 
 
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f'"{text}" names no factor (comma-separated names)')
+    return names
+
+
+def _numbers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'"{text}" is not a comma-separated list of whole numbers') from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qbt", description="QBT factor backtests on Ray.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key at once (the API forgets it now)")
     revoke.add_argument("key", help="the key id (12 hex digits) or the whole key")
 
+    factors = sub.add_parser("factors", help="factor research").add_subparsers(
+        dest="factors_command", required=True, metavar="ACTION"
+    )
+    research = factors.add_parser(
+        "report", help="IC, quantile returns, decay and correlation of the factors (a Ray "
+                       "task against the registry's panel)")
+    research.add_argument("--factors", type=_names, help="comma-separated (default: all)")
+    research.add_argument("--start", type=_date)
+    research.add_argument("--end", type=_date)
+    research.add_argument("--horizons", type=_numbers, default=[1, 5, 21, 63],
+                          help="comma-separated trading days (default 1,5,21,63)")
+    research.add_argument("--quantiles", type=int, default=5)
+    research.add_argument("--sector-neutral", action="store_true",
+                          help="rank each factor within sectors before the IC")
+    research.add_argument("--json", action="store_true", help="print the whole report")
+
     prep = sub.add_parser("prep", help="build a factor panel and report its cost")
     prep.add_argument("--start", type=_date)
     prep.add_argument("--end", type=_date)
@@ -110,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that need the database from the start (`db import` opens it only after reading
 # its files, `up` keeps what it starts, `down` / `status` only look).
 USES_DATABASE = frozenset({"db init", "db demo", "keys create", "keys list", "keys revoke",
-                           "prep", "run", "picks", "sweep", "report"})
+                           "prep", "run", "picks", "sweep", "report", "factors report"})
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
@@ -131,6 +162,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace, Settings], int]]:
         "picks": commands.picks,
         "sweep": commands.sweep,
         "report": commands.report,
+        "factors report": commands.factors_report,
     }
 
 

@@ -282,6 +282,56 @@ def sweep(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def factors_report(args: argparse.Namespace, settings: Settings) -> int:
+    """`qbt factors report`: the FactorReportSpec from the options, checked against the
+    current data version, computed as a Ray task beside the registry's panel."""
+    import ray
+
+    from backtest.research import FactorReport, FactorReportSpec
+    from backtest.tasks import factor_report_task
+    from serve.reports import check_report
+
+    spec = FactorReportSpec(factors=args.factors, start=args.start, end=args.end,
+                            horizons=args.horizons, quantiles=args.quantiles,
+                            sector_neutral=args.sector_neutral)
+    handle = _current_panel(settings)
+    check_report(spec, handle.index)
+    started = time.perf_counter()
+    answer = ray.get(factor_report_task.options(name="factor_report_task (qbt factors report)")
+                     .remote(handle.ref, spec.model_dump(mode="json")))
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(answer)
+        return 0
+    print_factor_report(FactorReport.model_validate_json(answer), seconds=seconds)
+    return 0
+
+
+def print_factor_report(report: Any, *, seconds: float) -> None:
+    """The IC table (mean IC and IR per horizon), best first by the first horizon's |IC IR|."""
+    horizons = report.horizons
+    print(f"{len(report.factors)} factors x {len(horizons)} horizons on data version "
+          f"{report.data_version}, {report.start} .. {report.end} ({report.n_days} days), "
+          f"{seconds:.1f} s" + (", sector-neutral" if report.sector_neutral else ""))
+    rows = {(r.factor, r.horizon): r for r in report.ic_summary}
+    coverage = {r.factor: r.share for r in report.coverage}
+
+    def key(name: str) -> float:
+        ir = rows[name, horizons[0]].ic_ir
+        return -abs(ir) if ir is not None else 0.0
+
+    print(f"{'factor':<20} {'coverage':>8}" + "".join(
+        f"  {f'IC {h}d':>8} {f'IR {h}d':>7}" for h in horizons))
+    for name in sorted(report.factors, key=key):
+        cells = "".join(f"  {_fmt(rows[name, h].mean_ic, 8)} {_fmt(rows[name, h].ic_ir, 7)}"
+                        for h in horizons)
+        print(f"{name:<20} {coverage[name]:>8.1%}{cells}")
+
+
+def _fmt(value: float | None, width: int) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.4f}"
+
+
 def print_ranked(rows: list[dict[str, Any]], *, rank_by: str) -> None:
     for place, row in enumerate(rows, start=1):
         stats = row.get("statistics") or {}

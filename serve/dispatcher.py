@@ -15,7 +15,9 @@ One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
    plan (`backtest.variants`).
 4. A finished batch writes its outcomes (`serve.store.queue.finish`: only rows still running under
    the same attempt); a crashed one gives its runs back to the queue.
-5. A sweep whose variants have all ended is analysed (`serve.analyses`: overfitting
+5. Factor reports are claimed (one at a time, under a lease) and computed as a Ray task
+   (`serve.report_runner`).
+6. A sweep whose variants have all ended is analysed (`serve.analyses`: overfitting
    statistics and walk-forward, one Ray task) and reads as done once that is stored.
 
 All state that matters is in PostgreSQL: a restarted dispatcher (max_restarts=-1) starts with
@@ -37,7 +39,7 @@ import ray
 
 from backtest.batch import RunOutcome, RunRequest
 from backtest.sweep import SweepSpec, plan_group
-from backtest.tasks import analyse_task, submit
+from backtest.tasks import analyse_task, factor_report_task, submit
 from backtest.version import ENGINE_VERSION
 from runtime.metrics import qbt_metrics
 from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
@@ -45,9 +47,11 @@ from runtime.ray_connection import detached_actor_options
 from serve.analyses import Analyses, AnalysisFailed
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
 from serve.options import ServiceOptions
+from serve.report_runner import ReportFailed, ReportRunner
 from serve.store import queue
 from serve.store import sweeps as store_sweeps
 from serve.store.records import AnalysisInputs, Claim, Ended, Outcome
+from serve.store.reports import ReportClaim
 from serve.sweeps import checked_variants, sweep_public
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,8 @@ class Dispatcher:
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
         self._analyses = Analyses(self._analyse)
+        self._reports = ReportRunner(self._factor_report, lease_s=options.lease_s,
+                                     max_attempts=options.max_attempts)
         self._sweep_ended = True  # a sweep batch finished: look for sweeps to analyse
         self._listener = Listener(
             database_url,
@@ -134,8 +140,9 @@ class Dispatcher:
         return {
             "in_flight": self._n_in_flight(),
             "batches": len(self._batches),
-            "counts": {**self._counts, **self._analyses.counts},
+            "counts": {**self._counts, **self._analyses.counts, **self._reports.counts},
             "analyses": len(self._analyses),
+            "factor_reports": len(self._reports),
             "last_error": self._last_error,
             "running": not self._loop.done(),
         }
@@ -174,15 +181,17 @@ class Dispatcher:
     async def _tick(self, last: dict[str, float]) -> None:
         now = time.monotonic()
         lease_s = self._options.lease_s
-        if now - last["reap"] >= lease_s / 4:
+        reap, renew = now - last["reap"] >= lease_s / 4, now - last["renew"] >= lease_s / 3
+        if reap:
             async with connection(self._pool) as conn:
                 reaped = await queue.reap(conn, max_attempts=self._options.max_attempts)
             self._count_ends(reaped)
             self._counts["reaped"] += len(reaped)
             last["reap"] = now
-        if now - last["renew"] >= lease_s / 3:
+        if renew:
             await self._renew()
             last["renew"] = now
+        await self._reports.tick(self._pool, reap=reap, renew=renew)
         for sweeps, limit in ((False, self._options.max_in_flight),
                               (True, self._options.max_sweep_in_flight)):
             in_flight = self._n_in_flight(sweeps=sweeps)
@@ -305,6 +314,19 @@ class Dispatcher:
             del self._batches[ref]
             self._sweep_ended |= batch.sweeps
             self._wake.set()
+
+    async def _factor_report(self, claim: ReportClaim) -> tuple[str, str]:
+        """A factor report as a Ray task against its data version's panel (else the
+        current one); (its JSON, the version it used)."""
+        handle = await self._panel(claim.data_version)
+        try:
+            result = await factor_report_task.options(
+                name=f"factor_report_task (report {claim.id})",
+                max_retries=self._options.task_retries,
+            ).remote(handle.ref, claim.spec)
+        except ray.exceptions.RayTaskError as err:  # the report's own failure
+            raise ReportFailed(str(err).splitlines()[-1]) from None
+        return result, handle.version
 
     async def _analyse(self, inputs: AnalysisInputs) -> str:
         """A finished sweep's analysis, as a Ray task against its data version's panel."""

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backtest.research import FactorReport, FactorReportSpec
 from backtest.result import BacktestResult
 from backtest.spec import StrategySpec
 from backtest.statistics import Statistics
@@ -17,6 +18,7 @@ from backtest.sweep_analysis import Overfitting
 from backtest.walk_forward import WalkForwardResult
 from runtime.names import RunStatus
 from serve.store.records import RunRecord, RunSummary
+from serve.store.reports import ReportRecord
 
 SweepStatus = RunStatus  # a sweep's status reads like a run's (serve.sweeps.sweep_status)
 
@@ -239,3 +241,31 @@ def backtest_public_json(run: RunRecord) -> bytes:
     public = BacktestPublic.model_validate({**fields, "timings": timings_of(run), "result": None})
     head = public.model_dump_json(exclude={"result"})
     return f'{head[:-1]},"result":{run.result or "null"}}}'.encode()
+
+
+class FactorReportAccepted(_Public):
+    id: UUID
+    status: RunStatus
+    data_version: str = Field(description="The data version the report was checked against.")
+    location: str = Field(description="Where to GET the report.")
+
+
+class FactorReportPublic(_Public):
+    id: UUID
+    status: RunStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    data_version: str
+    attempts: int
+    error: str | None
+    spec: FactorReportSpec
+    result: FactorReport | None = Field(description="The report, once done.")
+
+
+def factor_report_public_json(report: ReportRecord) -> bytes:
+    """A FactorReportPublic as JSON, the stored result passed through unparsed."""
+    fields = {k: getattr(report, k) for k in FactorReportPublic.model_fields if k != "result"}
+    head = FactorReportPublic.model_validate({**fields, "result": None}).model_dump_json(
+        exclude={"result"})
+    return f'{head[:-1]},"result":{report.result or "null"}}}'.encode()

@@ -19,6 +19,9 @@ class ServiceOptions(BaseModel):
     owner_sweep_limit: int = Field(
         default=4, ge=1, description="Unfinished sweeps per owner (429 above)."
     )
+    owner_report_limit: int = Field(
+        default=4, ge=1, description="Queued + running factor reports per owner (429 above)."
+    )
     max_wait_s: float = Field(default=60.0, ge=0, description="Largest ?wait= of a submit.")
     max_span_days: int = Field(
         default=7305, ge=1, description="Longest start..end window of one run, in days."

@@ -1,8 +1,8 @@
 """Service: one ingress replica's parts and what they share.
 
 - `keys` (serve.keycache): who is calling;
-- `runs` (serve.runs), `sweeps` (serve.sweeps) and `picks` (serve.picks): what the routes
-  call;
+- `runs` (serve.runs), `sweeps` (serve.sweeps), `picks` (serve.picks) and `reports`
+  (serve.reports): what the routes call;
 - `datasets` (serve.datasets): the registry's current data version and its index;
 - `waiters` (serve.waiters): callers of `?wait=`;
 and the shared database pool and LISTEN connection, whose notices wake waiters and drop
@@ -24,6 +24,7 @@ from serve.errors import UnavailableError
 from serve.keycache import KeyCache
 from serve.options import ServiceOptions
 from serve.picks import Picks
+from serve.reports import Reports
 from serve.runs import Runs
 from serve.sweeps import Sweeps
 from serve.waiters import Waiters
@@ -47,6 +48,7 @@ class Service:
         self.runs = Runs(db=self.db, options=options, datasets=self.datasets,
                          waiters=self.waiters)
         self.picks = Picks(datasets=self.datasets)
+        self.reports = Reports(db=self.db, options=options, datasets=self.datasets)
         self.sweeps = Sweeps(db=self.db, options=options, datasets=self.datasets,
                              max_variants=max_sweep_variants)
         self._listener = Listener(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serve.routes import backtests, catalog, picks, sweeps
+from serve.routes import backtests, catalog, picks, reports, sweeps
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(catalog.health)
-    for part in (catalog.router, backtests.router, sweeps.router, picks.router):
+    for part in (catalog.router, backtests.router, sweeps.router, picks.router,
+                 reports.router):
         router.include_router(part, prefix="/v1")
     return router

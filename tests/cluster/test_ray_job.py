@@ -178,3 +178,21 @@ def test_qbt_sweep_prints_the_ranking_the_overfitting_statistics_and_the_folds(
     assert folds[0]["start_equity"] == 1e8
     assert all(a["end_equity"] == b["start_equity"] for a, b in zip(folds, folds[1:],
                                                                     strict=False))
+
+
+def test_qbt_factors_report_prints_the_ic_table(head, market, tmp_path):
+    _, address = head
+    environment = {**head_environment(), "QBT_RAY_ADDRESS": address,
+                   "QBT_DATABASE_URL": market, "QBT_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "cluster.cli", "factors", "report", "--factors",
+               "PBR,MOM_3M,ROE", "--horizons", "1,5", "--start", "2021-06-01"]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("3 factors x 2 horizons on data version")
+    assert "IC 1d" in lines[1] and "IR 5d" in lines[1]
+    assert sorted(line.split()[0] for line in lines[2:5]) == ["MOM_3M", "PBR", "ROE"]
+    wrong = subprocess.run([*command[:5], "NOPE"], env=environment, capture_output=True,
+                           text=True, timeout=300, cwd=REPO)
+    assert wrong.returncode == 2 and "NOPE" in wrong.stderr and "no such factor" in wrong.stderr

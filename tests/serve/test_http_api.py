@@ -242,3 +242,30 @@ def test_cancelled_runs_never_get_a_result(api: Deployed):
             run = client.get(f"/v1/backtests/{ident}").json()
             assert run["status"] == "cancelled" and ended[ident]["status"] == "cancelled"
             assert run["result"] is None and run["statistics"] is None
+
+
+def test_a_factor_report_is_queued_computed_on_ray_and_stored(api: Deployed):
+    body = {"factors": ["PBR", "MOM_3M"], "start": "2021-06-01", "end": "2022-05-31",
+            "horizons": [1, 5, 21]}
+    with api.client("alice") as client:
+        refused = client.post("/v1/factor-reports", json={**body, "factors": ["NOPE"]})
+        bad_horizon = client.post("/v1/factor-reports", json={**body, "horizons": [0]})
+        accepted = client.post("/v1/factor-reports", json=body)
+        assert accepted.status_code == 202, accepted.text
+        location = accepted.headers["location"]
+        deadline = time.monotonic() + 90
+        while (report := client.get(location).json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, report
+            time.sleep(0.3)
+    with api.client("bob") as client:
+        assert client.get(location).status_code == 404  # another owner's
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "factors"
+    assert bad_horizon.status_code == 422 and "horizons" in bad_horizon.text
+    assert report["status"] == "done" and report["error"] is None, report
+    result = report["result"]
+    assert result["factors"] == ["PBR", "MOM_3M"] and result["horizons"] == [1, 5, 21]
+    assert {(r["factor"], r["horizon"]) for r in result["ic_summary"]} == {
+        (f, h) for f in ("PBR", "MOM_3M") for h in (1, 5, 21)}
+    assert all(r["n_days"] > 200 and -1 <= r["mean_ic"] <= 1 for r in result["ic_summary"])
+    assert all(len(r["mean_returns"]) == 5 for r in result["quantile_returns"])
+    assert result["correlation"][0][0] == pytest.approx(1.0)

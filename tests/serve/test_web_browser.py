@@ -203,6 +203,33 @@ def test_a_sweep_shows_progress_ranks_its_heatmap_overfitting_and_walk_forward(u
     assert ui.errors == []
 
 
+def test_factor_research_runs_a_report_and_draws_its_table_and_charts(ui, app):
+    page = ui.page
+    sign_in(ui, app)
+    page.goto(f"{app.url}/#/research")
+    page.fill("#report-factors", "PBR, MOM_3M, ROE, NOPE")
+    page.click("#run-report")
+    error = page.wait_for_selector("#report-error:has-text('NOPE')")
+    assert "no such factor" in error.inner_text()
+    page.fill("#report-factors", "PBR, MOM_3M, ROE, PER")
+    page.fill("#report-horizons", "1,5,21")
+    page.click("#run-report")
+    page.wait_for_selector("#ic-table tbody tr", timeout=120_000)
+    page.wait_for_timeout(300)
+    assert page.locator("#ic-table tbody tr").count() == 4
+    assert page.locator("#ic-table thead th").count() == 2 + 2 * 3
+    page.click("#ic-table thead th:first-child")  # sort by name
+    first = page.inner_text("#ic-table tbody tr:first-child td:first-child")
+    assert first in ("MOM_3M", "ROE")  # by name, one way or the other
+    for chart, series in (("#chart-decay", None), ("#chart-quantiles", 3),
+                          ("#chart-spread", 1), ("#chart-correlation", 1)):
+        drawn = charts_drawn(page, chart)
+        assert drawn[0]["painted"] and (series is None or drawn[0]["series"] == series), drawn
+    page.select_option("#report-factor", "PER")
+    ui.shot("research")
+    assert ui.errors == []
+
+
 def test_the_report_downloads_and_opens_from_disk_with_networking_off(chromium, app, tmp_path):
     [run_id] = finished_runs(app, 1)
     with watched_page(chromium) as ui:

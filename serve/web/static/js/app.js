@@ -14,6 +14,7 @@ const PAGES = {
   factors: () => import("./pages/factors.js"),
   data: () => import("./pages/data.js"),
   picks: () => import("./pages/picks.js"),
+  research: () => import("./pages/research.js"),
 };
 const { h, clear } = window.QbtDom;
 let cleanup = null;

@@ -229,6 +229,68 @@
     };
   }
 
-  window.QbtCharts = { equity, underwater, exposureLine, monthlyHeatmap, yearlyBars, rollingSharpeLine, comparison,
+  // -- factor research (a FactorReport) -----------------------------------------------------
+
+  function icDecay(report, factors) {
+    const rows = {};
+    for (const r of report.ic_summary) rows[`${r.factor}|${r.horizon}`] = r;
+    return {
+      ...base("Mean IC by horizon (IC decay)"),
+      legend: { top: 0, right: 0, type: "scroll", width: "60%" },
+      tooltip: { ...TIP, trigger: "axis", valueFormatter: (v) => F.num(v, 4) },
+      xAxis: { type: "category", name: "trading days", nameLocation: "middle", nameGap: 28,
+               data: report.horizons.map(String) },
+      yAxis: { type: "value", scale: true, axisLabel: { formatter: (v) => v.toFixed(3) } },
+      series: factors.map((f, i) => ({ name: f, type: "line", symbolSize: 6,
+        data: report.horizons.map((h) => (rows[`${f}|${h}`] || {}).mean_ic ?? null),
+        lineStyle: { color: PALETTE[i % PALETTE.length] }, itemStyle: { color: PALETTE[i % PALETTE.length] } })),
+    };
+  }
+
+  function quantileBars(report, factor) {
+    const rows = report.quantile_returns.filter((r) => r.factor === factor);
+    const names = Array.from({ length: report.quantiles }, (_, i) => `Q${i + 1}`);
+    return {
+      ...base(`${factor}: mean forward return by quantile`),
+      legend: { top: 0, right: 0 },
+      tooltip: { ...TIP, trigger: "axis", valueFormatter: (v) => F.pct(v, 3) },
+      xAxis: { type: "category", data: names },
+      yAxis: { type: "value", axisLabel: { formatter: (v) => F.pct(v, 2) } },
+      series: rows.map((r, i) => ({ name: `${r.horizon}d`, type: "bar", data: r.mean_returns,
+        itemStyle: { color: PALETTE[i % PALETTE.length] } })),
+    };
+  }
+
+  function spreadLine(report, factor, horizon) {
+    const row = report.quantile_returns.find((r) => r.factor === factor && r.horizon === horizon);
+    return {
+      ...base(`${factor}: top minus bottom quantile, compounded every ${horizon} days`),
+      tooltip: { ...TIP, trigger: "axis", valueFormatter: (v) => F.pct(v, 2) },
+      xAxis: { type: "category", data: row ? row.spread_dates : [], boundaryGap: false },
+      yAxis: { type: "value", axisLabel: { formatter: (v) => F.pct(v, 0) } },
+      dataZoom: zoom(),
+      series: [{ name: "Cumulative spread", type: "line", showSymbol: false,
+                 data: row ? row.cumulative_spread : [], lineStyle: { width: 2, color: STRATEGY },
+                 areaStyle: { color: "rgba(31, 95, 191, 0.10)" } }],
+    };
+  }
+
+  function correlationHeatmap(report) {
+    const names = report.factors;
+    const cells = [];
+    report.correlation.forEach((row, y) => row.forEach((v, x) => cells.push([x, y, v])));
+    return {
+      ...base("Mean daily rank correlation between factors"),
+      grid: { left: 140, right: 24, top: 44, bottom: 120 },
+      tooltip: { ...TIP, formatter: (p) => `${names[p.value[1]]} × ${names[p.value[0]]}: ${F.num(p.value[2], 2)}` },
+      xAxis: { type: "category", data: names, axisLabel: { rotate: 70, fontSize: 9, interval: 0 } },
+      yAxis: { type: "category", data: names, axisLabel: { fontSize: 9, interval: 0 } },
+      visualMap: { min: -1, max: 1, orient: "horizontal", left: "center", bottom: 0, itemHeight: 160,
+                   inRange: { color: [LOSS, "#f4f6f8", GAIN] } },
+      series: [{ type: "heatmap", data: cells }],
+    };
+  }
+
+  window.QbtCharts = { icDecay, quantileBars, spreadLine, correlationHeatmap, equity, underwater, exposureLine, monthlyHeatmap, yearlyBars, rollingSharpeLine, comparison,
                        sweepHeatmap, monthly, yearly, drawdown, rollingSharpe };
 })();

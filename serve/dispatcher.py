@@ -52,6 +52,7 @@ from serve.store import queue
 from serve.store import sweeps as store_sweeps
 from serve.store.records import AnalysisInputs, Claim, Ended, Outcome
 from serve.store.reports import ReportClaim
+from serve.store.runs import check_storable
 from serve.sweeps import checked_variants, sweep_public
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Dispatcher:
         data version, the owner's sweep limit, the storable-text checks); for the Ray job,
         which has no API key. Answers {id, n_variants, data_version}."""
         spec = SweepSpec.model_validate(sweep)
+        check_storable(spec.model_dump(mode="json"))  # before the variants' JSON texts
         handle = await self._registry_handle().get.remote()
         variants = await asyncio.to_thread(
             checked_variants, spec, handle.index, max_variants=self._max_sweep_variants,

@@ -67,11 +67,13 @@ class Runs:
     ) -> Submitted:
         index = await self._datasets.current()
         check_spec(spec, index, max_span_days=self._options.max_span_days)
-        async with self._db() as conn:
+        document = spec.model_dump(mode="json")
+        store.check_storable(document)  # before its canonical text: JSON may hold a lone
+        async with self._db() as conn:  # surrogate, which no UTF-8 text can
             run, replayed = await store.insert_run(
                 conn,
                 owner=owner.name,
-                spec=spec.model_dump(mode="json"),
+                spec=document,
                 data_version=index.version,
                 idempotency_key=idempotency_key,
                 limit=self._options.owner_run_limit,

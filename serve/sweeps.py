@@ -32,7 +32,7 @@ from serve.options import ServiceOptions
 from serve.runs import check_spec
 from serve.store import sweeps as store
 from serve.store.records import QueuedSweep, SweepRecord
-from serve.store.runs import decode_cursor, encode_cursor
+from serve.store.runs import check_storable, decode_cursor, encode_cursor
 
 
 def checked_variants(
@@ -100,6 +100,7 @@ class Sweeps:
         self, owner: Owner, sweep: SweepSpec, *, idempotency_key: str | None
     ) -> tuple[QueuedSweep, bool]:
         index = await self._datasets.current()
+        check_storable(sweep.model_dump(mode="json"))  # before the variants' JSON texts
         variants = await asyncio.to_thread(
             checked_variants, sweep, index, max_variants=self._max_variants,
             max_span_days=self._options.max_span_days,

@@ -83,9 +83,9 @@ HOSTILE: dict[str, tuple[str, str, dict[str, Any], int, str | None]] = {
     "dates 0001-01-01 .. 9999-12-31": (
         "POST", "/v1/backtests", {"json": _spec_with(start="0001-01-01", end="9999-12-31")},
         422, "end"),
-    "sweep of 10,000 variants": (
+    "sweep of 100,002 variants (the cap is 100,000)": (
         "POST", "/v1/sweeps",
-        {"json": {"base": SPEC, "grid": {"top_n": list(range(1, 5001)),
+        {"json": {"base": SPEC, "grid": {"top_n": list(range(1, 50002)),
                                          "rebalance": ["weekly", "monthly"]}}},
         422, "grid"),
     "Hangul, RTL override and emoji in a factor name": (

@@ -264,7 +264,7 @@
   function spreadLine(report, factor, horizon) {
     const row = report.quantile_returns.find((r) => r.factor === factor && r.horizon === horizon);
     return {
-      ...base(`${factor}: top minus bottom quantile, compounded every ${horizon} days`),
+      ...base(`${factor}: top minus bottom quantile, compounded every ${horizon === 1 ? "day" : `${horizon} days`}`),
       tooltip: { ...TIP, trigger: "axis", valueFormatter: (v) => F.pct(v, 2) },
       xAxis: { type: "category", data: row ? row.spread_dates : [], boundaryGap: false },
       yAxis: { type: "value", axisLabel: { formatter: (v) => F.pct(v, 0) } },
@@ -284,10 +284,11 @@
       grid: { left: 140, right: 24, top: 44, bottom: 120 },
       tooltip: { ...TIP, formatter: (p) => `${names[p.value[1]]} × ${names[p.value[0]]}: ${F.num(p.value[2], 2)}` },
       xAxis: { type: "category", data: names, axisLabel: { rotate: 70, fontSize: 9, interval: 0 } },
-      yAxis: { type: "category", data: names, axisLabel: { fontSize: 9, interval: 0 } },
+      yAxis: { type: "category", data: names, inverse: true, axisLabel: { fontSize: 9, interval: 0 } },
       visualMap: { min: -1, max: 1, orient: "horizontal", left: "center", bottom: 0, itemHeight: 160,
                    inRange: { color: [LOSS, "#f4f6f8", GAIN] } },
-      series: [{ type: "heatmap", data: cells }],
+      series: [{ type: "heatmap", data: cells,
+                 label: { show: names.length <= 12, fontSize: 10, formatter: (p) => F.num(p.value[2], 2) } }],
     };
   }
 

@@ -87,7 +87,7 @@ function show(main, report, charts) {
     report.factors.map((f) => h("option", { value: f, text: f })));
   chosen.value = best[0] || report.factors[0];
   const horizon = h("select", { id: "report-horizon", "aria-label": "horizon" },
-    report.horizons.map((x) => h("option", { value: x, text: `${x} days` })));
+    report.horizons.map((x) => h("option", { value: x, text: x === 1 ? "1 day" : `${x} days` })));
   const boxes = Object.fromEntries(["decay", "quantiles", "spread", "correlation"].map((k) =>
     [k, h("div", { class: k === "correlation" ? "chart tall" : "chart", id: `chart-${k}` })]));
   main.append(
@@ -98,6 +98,7 @@ function show(main, report, charts) {
       h("label", { class: "inline" }, "Factor ", chosen), h("label", { class: "inline" }, "Spread horizon ", horizon)),
       boxes.quantiles, boxes.spread),
     h("section", { class: "card" }, boxes.correlation));
+  boxes.correlation.style.height = `${Math.max(360, 170 + 12 * report.factors.length)}px`;
   for (const [k, box] of Object.entries(boxes)) charts[k] = window.echarts.init(box);
   charts.decay.setOption(C.icDecay(report, best.slice(0, 5)), true);
   charts.correlation.setOption(C.correlationHeatmap(report), true);

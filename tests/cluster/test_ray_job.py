@@ -193,6 +193,6 @@ def test_qbt_factors_report_prints_the_ic_table(head, market, tmp_path):
     assert lines[0].startswith("3 factors x 2 horizons on data version")
     assert "IC 1d" in lines[1] and "IR 5d" in lines[1]
     assert sorted(line.split()[0] for line in lines[2:5]) == ["MOM_3M", "PBR", "ROE"]
-    wrong = subprocess.run([*command[:5], "NOPE"], env=environment, capture_output=True,
+    wrong = subprocess.run([*command[:6], "NOPE"], env=environment, capture_output=True,
                            text=True, timeout=300, cwd=REPO)
     assert wrong.returncode == 2 and "NOPE" in wrong.stderr and "no such factor" in wrong.stderr

@@ -269,3 +269,17 @@ def test_a_factor_report_is_queued_computed_on_ray_and_stored(api: Deployed):
     assert all(r["n_days"] > 200 and -1 <= r["mean_ic"] <= 1 for r in result["ic_summary"])
     assert all(len(r["mean_returns"]) == 5 for r in result["quantile_returns"])
     assert result["correlation"][0][0] == pytest.approx(1.0)
+
+
+def test_an_equal_finished_run_of_another_owner_is_reused_and_says_so(api: Deployed):
+    spec = {**SPEC, "top_n": 7, "initial_capital": 1e8 + time.time_ns() % 10**6}
+    with api.client("alice") as client:
+        first = client.post("/v1/backtests?wait=60", json=spec).json()
+    with api.client("bob") as client:
+        second = client.post("/v1/backtests?wait=60", json=spec).json()
+        listed = client.get("/v1/backtests", params={"limit": 100}).json()["items"]
+    assert first["status"] == second["status"] == "done"
+    assert first["reused_from"] is None and second["reused_from"] == first["id"]
+    assert second["statistics"] == first["statistics"]
+    assert second["result"]["equity"] == first["result"]["equity"]
+    assert first["id"] not in {item["id"] for item in listed}  # bob still sees only his own

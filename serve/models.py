@@ -38,8 +38,13 @@ class ErrorBody(_Public):
 
 
 class HealthPublic(_Public):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = Field(
+        description="ok when everything below answers; degraded names what does not."
+    )
     database: Literal["ok", "unavailable"] = Field(description="Whether PostgreSQL answers.")
+    dataset: Literal["ok", "unavailable"] = Field(
+        description="Whether a data version is known (the dataset registry answers, or did)."
+    )
 
 
 class FactorPublic(_Public):

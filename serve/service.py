@@ -29,6 +29,8 @@ from serve.runs import Runs
 from serve.sweeps import Sweeps
 from serve.waiters import Waiters
 
+HEALTH_TIMEOUT_S = 0.8  # per check of /healthz, run side by side
+
 
 class Service:
     def __init__(
@@ -88,6 +90,26 @@ class Service:
             return True
         except UnavailableError:
             return False
+
+    async def health(self) -> dict[str, str]:
+        """What answers, each asked at once and given HEALTH_TIMEOUT_S: /healthz answers
+        within a second whatever is down."""
+
+        async def answers(check: Any) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout=HEALTH_TIMEOUT_S)
+                return "ok"
+            except Exception:  # down, refusing or too slow: all mean unavailable here
+                return "unavailable"
+
+        async def database() -> None:
+            if not await self.database_ok():
+                raise UnavailableError("database")
+
+        parts = dict(zip(("database", "dataset"), await asyncio.gather(
+            answers(database), answers(self.datasets.current)), strict=True))
+        ok = all(v == "ok" for v in parts.values())
+        return {"status": "ok" if ok else "degraded", **parts}
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == KEYS_CHANNEL:  # a key was revoked: forget it now, not at cache expiry

@@ -15,8 +15,9 @@ router = APIRouter(tags=["data"], responses=error_responses(401, 503))
 
 @health.get("/healthz", response_model=HealthPublic)
 async def healthz(service: ServiceDep) -> HealthPublic:
-    """Liveness, no key needed; says whether PostgreSQL answers."""
-    return HealthPublic(database="ok" if await service.database_ok() else "unavailable")
+    """Liveness, no key needed, within a second: whether PostgreSQL and the dataset registry
+    answer (200 either way; `status` degraded names what does not)."""
+    return HealthPublic.model_validate(await service.health())
 
 
 @router.get("/factors", response_model=list[FactorPublic])

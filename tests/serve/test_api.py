@@ -33,7 +33,7 @@ async def test_healthz_answers_without_a_key(api: Api):
     async with api.client(None) as client:
         response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "dataset": "ok"}
 
 
 async def test_a_missing_wrong_malformed_or_revoked_key_is_401(api: Api):
@@ -118,7 +118,7 @@ async def test_a_registry_that_does_not_answer_is_503_with_retry_after(database_
         assert response.status_code == 503, response.text
         assert error_of(response)["code"] == "unavailable"
         assert int(response.headers["retry-after"]) > 0
-    assert health.json()["database"] == "ok"
+    assert health.json() == {"status": "degraded", "database": "ok", "dataset": "unavailable"}
     assert await api.rows() == {"runs": 0, "sweeps": 0}
 
 

@@ -25,7 +25,7 @@ def test_healthz_answers_without_a_key(api: Deployed):
     with api.client(None) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "dataset": "ok"}
 
 
 def test_openapi_documents_the_engine_models(api: Deployed):

@@ -214,7 +214,9 @@ def test_database_down_answers_503_quickly_then_recovers(api: Deployed, server_u
             down = client.post("/v1/backtests", json=_spec(top_n=3))
             elapsed = time.monotonic() - started
             listing = client.get("/v1/backtests")
+            asked = time.monotonic()
             health = client.get("/healthz")
+            health_s = time.monotonic() - asked
     finally:
         allow(True)
     assert down.status_code == 503, down.text
@@ -223,6 +225,7 @@ def test_database_down_answers_503_quickly_then_recovers(api: Deployed, server_u
     assert elapsed < 5
     assert listing.status_code == 503
     assert health.status_code == 200 and health.json()["database"] == "unavailable"
+    assert health.json()["status"] == "degraded" and health_s < 1.5  # 0.8 s a check
     with api.client("bob") as client:
         deadline = time.monotonic() + 15
         while (again := client.get("/v1/backtests")).status_code != 200:

@@ -21,7 +21,9 @@ One loop, woken by NOTIFY (a submit), by a finished batch, or every `poll_s`:
    statistics and walk-forward, one Ray task) and reads as done once that is stored.
 
 All state that matters is in PostgreSQL: a restarted dispatcher (max_restarts=-1) starts with
-nothing in flight, and the runs its predecessor held come back when their leases expire.
+nothing in flight and first gives back what its predecessor held (`requeue_orphans`: there
+is one dispatcher per cluster, so a new one means the old one is dead), without counting
+those attempts; a lease that expires (the dispatcher alive but cut off) re-queues too.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class Dispatcher:
             name="dispatcher",
         )
         self._listener.start()
+        await self._requeue_orphans()
         last = {"reap": 0.0, "renew": time.monotonic(), "metrics": 0.0, "analyses": 0.0}
         backoff = 0.0
         while True:
@@ -179,6 +182,20 @@ class Dispatcher:
                 self._counts["loop_errors"] += 1
                 log.warning("dispatcher: %s", self._last_error)
                 backoff = min(max(backoff * 2, 0.5), 10.0)
+
+    async def _requeue_orphans(self) -> None:
+        """What a dead predecessor held goes back to the queue now (not at lease expiry),
+        its attempt not counted; retried until the database answers."""
+        for attempt in range(60):
+            try:
+                async with connection(self._pool) as conn:
+                    orphans = await queue.requeue_orphans(conn)
+                self._count_ends(orphans)
+                self._counts["orphans_requeued"] += len(orphans)
+                return
+            except Exception as err:
+                self._last_error = f"re-queueing orphans: {type(err).__name__}: {err}"
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
 
     async def _tick(self, last: dict[str, float]) -> None:
         now = time.monotonic()

@@ -162,11 +162,12 @@ async def release(
         return []
     async with conn.transaction():
         cur = await conn.execute(
-            "UPDATE runs r SET attempts = r.attempts - %(uncount)s,"
-            " status = CASE WHEN r.attempts - %(uncount)s >= %(max)s"
+            "UPDATE runs r SET lost_attempts = r.lost_attempts + %(uncount)s,"
+            " status = CASE WHEN r.attempts - r.lost_attempts - %(uncount)s >= %(max)s"
             "   THEN 'failed' ELSE 'queued' END,"
-            " finished_at = CASE WHEN r.attempts - %(uncount)s >= %(max)s THEN now() END,"
-            " error = CASE WHEN r.attempts - %(uncount)s >= %(max)s"
+            " finished_at = CASE WHEN r.attempts - r.lost_attempts - %(uncount)s >= %(max)s"
+            " THEN now() END,"
+            " error = CASE WHEN r.attempts - r.lost_attempts - %(uncount)s >= %(max)s"
             "   THEN 'gave up after ' || r.attempts || ' attempts: ' || %(reason)s"
             "   ELSE 'attempt ' || r.attempts || ' failed, re-queued: ' || %(reason)s END,"
             " lease_until = NULL, started_at = NULL"
@@ -186,15 +187,34 @@ async def release(
     return rows
 
 
+async def requeue_orphans(conn: Conn) -> list[Ended]:
+    """Give back every running run and factor report at once, the claim not counted against
+    max_attempts (`lost_attempts`): a dispatcher starting knows its predecessor is dead
+    (there is one per cluster, and Ray starts it again only after the old one died), so
+    those leases would only run out. The claim counter itself only grows (the fence)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs SET status = 'queued', lost_attempts = lost_attempts + 1,"
+            " error = 'attempt ' || attempts || ' lost with its dispatcher; re-queued',"
+            " lease_until = NULL, started_at = NULL"
+            " WHERE status = 'running' RETURNING id::text, status")
+        rows = [Ended(**row) for row in await cur.fetchall()]
+        await conn.execute(
+            "UPDATE factor_reports SET status = 'queued', lost_attempts = lost_attempts + 1,"
+            " lease_until = NULL, started_at = NULL WHERE status = 'running'")
+    return rows
+
+
 async def reap(conn: Conn, *, max_attempts: int) -> list[Ended]:
     """Runs whose lease expired (their worker, dispatcher or cluster died): back to queued,
     or failed once they used `max_attempts` claims."""
     async with conn.transaction():
         cur = await conn.execute(
             "UPDATE runs SET"
-            " status = CASE WHEN attempts >= %(max)s THEN 'failed' ELSE 'queued' END,"
-            " finished_at = CASE WHEN attempts >= %(max)s THEN now() END,"
-            " error = CASE WHEN attempts >= %(max)s"
+            " status = CASE WHEN attempts - lost_attempts >= %(max)s THEN 'failed'"
+            " ELSE 'queued' END,"
+            " finished_at = CASE WHEN attempts - lost_attempts >= %(max)s THEN now() END,"
+            " error = CASE WHEN attempts - lost_attempts >= %(max)s"
             "   THEN 'gave up after ' || attempts || ' attempts: the lease expired each time"
             " (worker, dispatcher or cluster lost)'"
             "   ELSE 'the lease of attempt ' || attempts || ' expired; re-queued' END,"

@@ -124,9 +124,11 @@ async def reap_reports(conn: Conn, *, max_attempts: int) -> int:
     """Reports whose lease expired go back to the queue, or fail after `max_attempts`."""
     cur = await conn.execute(
         "UPDATE factor_reports SET"
-        " status = CASE WHEN attempts >= %(max)s THEN 'failed' ELSE 'queued' END,"
-        " finished_at = CASE WHEN attempts >= %(max)s THEN now() END,"
-        " error = CASE WHEN attempts >= %(max)s THEN 'gave up after ' || attempts ||"
+        " status = CASE WHEN attempts - lost_attempts >= %(max)s THEN 'failed'"
+        " ELSE 'queued' END,"
+        " finished_at = CASE WHEN attempts - lost_attempts >= %(max)s THEN now() END,"
+        " error = CASE WHEN attempts - lost_attempts >= %(max)s THEN 'gave up after ' ||"
+        " attempts ||"
         " ' attempts: the lease expired each time' END,"
         " lease_until = NULL, started_at = NULL"
         " WHERE status = 'running' AND lease_until < now() RETURNING id", {"max": max_attempts})

@@ -65,6 +65,10 @@ def test_dispatcher_killed_with_50_runs_in_flight(service: Deployed, tally: Tall
     assert result.done + result.failed_with_reason == len(ids), result
     assert result.ended_twice == 0 and result.written_twice == 0, result
     assert result.requeued >= 1, result  # the runs the dead dispatcher held were re-queued
+    with psycopg.connect(service.database_url) as conn:  # by its successor, uncounted
+        counted = conn.execute("SELECT max(attempts - lost_attempts) FROM runs"
+                               " WHERE id = ANY(%s::uuid[])", (ids,)).fetchone()[0]
+    assert counted == 1, counted
     assert _results_written(service.database_url, ids) == result.done
 
 

@@ -23,6 +23,7 @@ from serve.store.queue import (
     reap,
     release,
     renew,
+    requeue_orphans,
     reuse,
 )
 from serve.store.records import Claim
@@ -49,7 +50,8 @@ async def _queue(conn: Conn, n: int) -> list[str]:
 
 async def _row(conn: Conn, run_id: str) -> dict[str, Any]:
     cur = await conn.execute(
-        "SELECT status, attempts, error, statistics, result::text AS result, engine_version,"
+        "SELECT status, attempts, lost_attempts, error, statistics, result::text AS result,"
+        " engine_version,"
         " data_version, finished_at, started_at, lease_until,"
         " extract(epoch FROM lease_until - now())::float8 AS lease_left_s"
         " FROM runs WHERE id = %s", (run_id,))
@@ -251,9 +253,10 @@ def test_release_without_counting_the_attempt_gives_it_back(database_url):
                                     count_attempt=False)
             assert ended.status == "queued"  # max_attempts=1 would have failed a counted one
             row = await _row(conn, run_id)
-            assert (row["status"], row["attempts"], row["lease_until"]) == ("queued", 0, None)
+            assert (row["status"], row["attempts"], row["lost_attempts"], row["lease_until"]) == (
+                "queued", 1, 1, None)
             [again] = await claim(conn, limit=1, lease_s=LEASE_S)
-            assert again.attempt == 1
+            assert again.attempt == 2  # the claim counter only grows: a stale write is fenced
 
     asyncio.run(scenario())
 
@@ -343,5 +346,30 @@ def test_reuse_finishes_claims_from_an_equal_finished_run_of_any_owner(database_
             claimed = await claim(conn, limit=10, lease_s=LEASE_S)
             await reuse(conn, claimed, engine_version="engine-7")
             assert (await reuse_row(conn, again.id))["reused_from"] == str(first.id)
+
+    asyncio.run(scenario())
+
+
+def test_a_new_dispatcher_gives_back_what_its_dead_predecessor_held_uncounted(database_url):
+    async def scenario() -> None:
+        async with connect_once(database_url) as conn:
+            ids = await _queue(conn, 3)
+            taken = await claim(conn, limit=2, lease_s=LEASE_S)
+            orphans = await requeue_orphans(conn)
+            assert {o.id for o in orphans} == {c.id for c in taken}
+            assert all(o.status == "queued" for o in orphans)
+            rows = {i: await _row(conn, i) for i in ids}
+            assert [r["status"] for r in rows.values()] == ["queued"] * 3
+            for claimed in taken:  # the lost claim does not count against max_attempts
+                assert (rows[claimed.id]["attempts"], rows[claimed.id]["lost_attempts"]) == (1, 1)
+                assert "lost with its dispatcher" in rows[claimed.id]["error"]
+            again = await claim(conn, limit=3, lease_s=LEASE_S)
+            by_id = {c.id: c for c in again}
+            assert {by_id[c.id].attempt for c in taken} == {2}  # fenced: a new claim number
+            stale = [outcome_of(c, DONE) for c in taken]
+            assert await finish(conn, stale) == []  # the dead dispatcher's late write: nothing
+            # one counted attempt is left for runs at max_attempts 2: lost ones did not count
+            await _expire(conn, *[c.id for c in taken])
+            assert {e.status for e in await reap(conn, max_attempts=2)} == {"queued"}
 
     asyncio.run(scenario())

@@ -418,7 +418,25 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"datasets: {datasets}")
     for dataset in datasets if isinstance(datasets, list) else []:
         print(f"dataset {dataset['version']}{' (current)' if dataset['current'] else ''}: "
-              f"shape {dataset['shape']}, {dataset['nbytes'] / 1e6:,.0f} MB, "
+              f"ready, shape {dataset['shape']}, {dataset['nbytes'] / 1e6:,.0f} MB, "
               f"age {dataset['age_s']:.0f} s")
+    registry = report["registry"] or {}
+    for version in registry.get("building", []):
+        print(f"dataset {version}: building")
+    if registry.get("last_error"):
+        print(f"datasets: the last build failed: {registry['last_error']}")
+    dispatcher = report["dispatcher"]
+    if dispatcher is None:
+        print("dispatcher: not running or not answering (queued runs wait; `qbt up` starts it)")
+    else:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dispatcher["started_at"]))
+        last = dispatcher.get("last_claim_at")
+        claimed = ("never claimed" if last is None else
+                   f"last claim {time.time() - last:.0f} s ago")
+        print(f"dispatcher: alive since {since} (pid {dispatcher['pid']}), holds "
+              f"{dispatcher['in_flight']} runs in {dispatcher['batches']} batches, {claimed}")
     print(f"queue depth {report['queue_depth']}, runs in flight {report['runs_in_flight']}")
+    if report["runs_unheld"]:
+        print(f"{report['runs_unheld']} runs marked running are held by no live dispatcher: "
+              "the next one to start re-queues them")
     return 0

@@ -233,9 +233,14 @@ def _stop_service(settings: Settings) -> list[str]:
 
     stopped = []
     connect_ray(settings, log_to_driver=False)
+    try:  # first: no claim or write after this point; its runs stay in PostgreSQL
+        ray.kill(ray.get_actor(DISPATCHER_ACTOR, namespace=NAMESPACE), no_restart=True)
+        stopped.append(DISPATCHER_ACTOR)
+    except ValueError:
+        pass
     serve.shutdown()
     stopped.append("serve app")
-    for name in SERVICE_ACTORS:
+    for name in (n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR):
         try:
             ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
             stopped.append(name)
@@ -270,7 +275,6 @@ async def _run_counts(database_url: str) -> dict[str, int]:
 def status(settings: Settings) -> dict[str, Any]:
     import ray
 
-    from dataprep.registry import get_registry
 
     report: dict[str, Any] = {"ray_address": cluster_address(settings)}
     if report["ray_address"] is None:
@@ -284,13 +288,47 @@ def status(settings: Settings) -> dict[str, Any]:
         {"node": n["NodeManagerAddress"], "alive": n["Alive"], "cpus": n["Resources"].get("CPU")}
         for n in ray.nodes()
     ]
-    try:
-        report["datasets"] = ray.get(get_registry().versions.remote(), timeout=30)
-    except LookupError as err:
-        report["datasets"] = str(err)
+    report["datasets"], report["registry"] = _registry_state()
+    report["dispatcher"] = _dispatcher_state()
     url = read_state(settings.home).database_url or resolve_database_url(settings)
     counts = asyncio.run(_run_counts(url))
     report["queue_depth"] = counts.get("queued", 0)
-    report["runs_in_flight"] = counts.get("running", 0)
+    held = (report["dispatcher"] or {}).get("in_flight", 0)
+    report["runs_in_flight"] = held  # what a live dispatcher holds, not rows marked running
+    report["runs_unheld"] = max(counts.get("running", 0) - held, 0)
     report["runs_by_status"] = counts
     return report
+
+
+STATE_TIMEOUT_S = 10.0
+
+
+def _registry_state() -> tuple[list[dict[str, Any]] | str, dict[str, Any] | None]:
+    """(the versions held, or why none can be read; the registry's stats: building, last
+    error), without waiting for a build."""
+    import ray
+
+    from dataprep.registry import get_registry
+
+    try:
+        registry = get_registry()
+        versions, stats = ray.get([registry.versions.remote(), registry.stats.remote()],
+                                  timeout=STATE_TIMEOUT_S)
+        return versions, stats
+    except LookupError as err:
+        return str(err), None
+    except Exception as err:  # dead or restarting
+        return f"the dataset registry does not answer ({type(err).__name__})", None
+
+
+def _dispatcher_state() -> dict[str, Any] | None:
+    """The live dispatcher's stats (started_at, in_flight, last_claim_at, ...); None when
+    there is none or it does not answer."""
+    import ray
+
+    from serve.dispatcher import get_dispatcher
+
+    try:
+        return ray.get(get_dispatcher().stats.remote(), timeout=STATE_TIMEOUT_S)  # type: ignore[no-any-return]
+    except Exception:
+        return None

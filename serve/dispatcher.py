@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -93,6 +94,8 @@ class Dispatcher:
         self._counts: dict[str, int] = defaultdict(int)
         self._last_error: str | None = None
         self._cpus = (0.0, 1)  # (checked at, cluster CPUs)
+        self._started_at = time.time()
+        self._last_claim_at: float | None = None
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
         self._analyses = Analyses(self._analyse)
@@ -142,6 +145,9 @@ class Dispatcher:
 
     async def stats(self) -> dict[str, Any]:
         return {
+            "started_at": self._started_at,
+            "pid": os.getpid(),
+            "last_claim_at": self._last_claim_at,
             "in_flight": self._n_in_flight(),
             "batches": len(self._batches),
             "counts": {**self._counts, **self._analyses.counts, **self._reports.counts},
@@ -227,6 +233,7 @@ class Dispatcher:
                 finished = {row.id for row in reused}
                 claims = [c for c in claims if c.id not in finished]
             if claims:  # a finished batch wakes the loop to claim more
+                self._last_claim_at = time.time()
                 self._counts["claimed"] += len(claims)
                 await self._launch(claims)
         if self._sweep_ended or now - last["analyses"] >= ANALYSES_EVERY_S:

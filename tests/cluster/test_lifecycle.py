@@ -77,7 +77,11 @@ def test_up_status_metrics_down(database_url, tmp_path):
 
         status = qbt("status", env=env, timeout=120)
         assert status.returncode == 0, status.stderr[-2000:]
-        assert "(current): shape [54," in status.stdout and "queue depth 0" in status.stdout
+        assert "(current): ready, shape [54," in status.stdout
+        assert "queue depth 0, runs in flight 0" in status.stdout
+        alive = r"dispatcher: alive since \S+ \S+ \(pid \d+\), holds 0 runs"
+        assert re.search(alive, status.stdout), status.stdout
+        assert "held by no live dispatcher" not in status.stdout
 
         values = scrape(metrics_port, METRICS)
         assert set(values) == set(METRICS), f"missing: {set(METRICS) - set(values)}"

@@ -32,6 +32,13 @@ def ray_token_path(environ: dict[str, str] | None = None) -> Path | None:
     return Path.home() / ".ray" / "auth_token"
 
 
+def dashboard_sign_in(environ: dict[str, str] | None = None) -> str:
+    """How to sign in to the Ray dashboard: where the token is and the command that shows it."""
+    path = ray_token_path(environ)
+    where = "in $RAY_AUTH_TOKEN" if path is None else f"in {path}"
+    return f"sign in with the Ray auth token ({where}; `ray get-auth-token` prints it)"
+
+
 def ensure_ray_token(environ: dict[str, str] | None = None) -> Path | None:
     """Create the Ray token where Ray looks for it, when there is none; the path created.
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from cluster.head import ensure_ray_token, start_head, stop_head
+from cluster.head import dashboard_sign_in, ensure_ray_token, start_head, stop_head
 from runtime.config import Settings
 from runtime.database import (
     embedded_pgdata,
@@ -119,6 +119,7 @@ def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterStat
     key = demo_key(settings, url, http_url=state.http_url)
     print(f"\nQBT is up: API {state.http_url} (docs {state.http_url}/docs), dashboard "
           f"http://{settings.dashboard_host}:{settings.dashboard_port}")
+    print(f"dashboard: {dashboard_sign_in()}")
     print(f"demo API key (admin, owner '{DEMO_OWNER}'): {key}")
     auth = f"-H 'Authorization: Bearer {key}'"
     print(f"try:  curl -s {auth} {state.http_url}/v1/factors | head -c 300")

@@ -58,6 +58,8 @@ def test_up_status_metrics_down(database_url, tmp_path):
         up = qbt("up", env=env)
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
         assert "QBT is up" in up.stdout and "curl -s -H 'Authorization: Bearer qbt_" in up.stdout
+        assert "dashboard: sign in with the Ray auth token (in " in up.stdout
+        assert "`ray get-auth-token` prints it" in up.stdout
         assert re.search(r"run \S+: done in", up.stdout), up.stdout[-2000:]
         assert "sharpe" in up.stdout
 

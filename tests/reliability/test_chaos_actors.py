@@ -6,6 +6,7 @@ The service has a 5 s lease: the runs a dead dispatcher held come back when it e
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Any
@@ -28,7 +29,12 @@ def _pid(actor: Any) -> int:
 
 
 def _specs(n: int) -> list[dict[str, Any]]:
-    return [{**DAILY_1Y, "top_n": 5 + i % 40} for i in range(n)]
+    """n specs no earlier run answers (a fresh initial capital each call: nothing to reuse)."""
+    capital = 1e8 + next(_FRESH) * 1000 + time.time_ns() % 997
+    return [{**DAILY_1Y, "top_n": 5 + i % 40, "initial_capital": capital} for i in range(n)]
+
+
+_FRESH = itertools.count(1)
 
 
 def _running(database_url: str, ids: list[str]) -> bool:

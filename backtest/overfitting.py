@@ -148,7 +148,7 @@ def _count_overfit(masks: np.ndarray, sums: np.ndarray, squares: np.ndarray,
 @numba.njit(cache=True, nogil=True, inline="always")
 def _sharpe(total: float, squares: float, n: int) -> float:
     """A number in the order of the Sharpe ratio of n days with this sum and sum of squares:
-    ranks need only the order, and sign(S) S^2 / (n Q - S^2) = SR |SR| (n - 1) / n, without a
+    ranks need only the order, and sign(S) S^2 / (n Q - S^2) = SR |SR| n / (n - 1), without a
     square root; -inf without dispersion."""
     dispersion = n * squares - total * total
     return total * abs(total) / dispersion if dispersion > 0.0 else -np.inf

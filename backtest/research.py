@@ -229,6 +229,9 @@ def _spearman(ranks: np.ndarray, counts: np.ndarray, n_valid: np.ndarray, order:
             average = below + (group_members + 1) / 2.0
             sxy += average * group_sum
             syy += group_members * average * average
+            below += group_members
+        if below != n:  # a stock with a factor value but no return: not Spearman's; none
+            continue
         mean = (n + 1) / 2.0
         vx, vy = sxx - n * mean * mean, syy - n * mean * mean
         if vx > 0 and vy > 0:
@@ -238,11 +241,18 @@ def _spearman(ranks: np.ndarray, counts: np.ndarray, n_valid: np.ndarray, order:
 @numba.njit(cache=True, nogil=True)
 def _qcut(values: np.ndarray, order: np.ndarray, counts: np.ndarray, quantiles: int,
           labels: np.ndarray) -> None:
-    """labels[t, s]: the quantile (1..quantiles) of values[t, s] as pandas' qcut assigns it
-    (edges at the linearly interpolated quantiles of the day's values, bins (e_i-1, e_i],
-    the first closed); 0 for stocks without a value."""
+    """labels[t, s]: the quantile (1..quantiles) of values[t, s] as pandas' qcut assigns it;
+    0 for stocks without a value. The edges are computed as pandas computes them, to the
+    last bit (a value on an edge must fall on the same side): shares np.linspace(0, 1, q + 1)
+    rounded up where not exact, np.quantile's linear virtual index (n - 1) p and its lerp;
+    bins are (e_i-1, e_i], the first closed."""
     n_days, n_stocks = values.shape
     edges = np.empty(quantiles + 1)
+    step = 1.0 / quantiles
+    shares = np.empty(quantiles + 1)
+    for q in range(quantiles + 1):
+        share = q * step if q < quantiles else 1.0  # np.linspace
+        shares[q] = share if quantiles * share == q else np.nextafter(share, 1.0)
     for t in range(n_days):
         for k in range(n_stocks):
             labels[t, k] = 0
@@ -250,11 +260,15 @@ def _qcut(values: np.ndarray, order: np.ndarray, counts: np.ndarray, quantiles: 
         if n == 0:
             continue
         for q in range(quantiles + 1):
-            h = (n - 1) * q / quantiles
-            lo = int(math.floor(h))
-            hi = min(lo + 1, n - 1)
-            a, b = values[t, order[t, lo]], values[t, order[t, hi]]
-            edges[q] = a + (h - lo) * (b - a)
+            virtual = (n - 1) * shares[q]
+            if virtual >= n - 1:
+                edges[q] = values[t, order[t, n - 1]]
+                continue
+            lo = int(math.floor(virtual))
+            gamma = virtual - lo
+            a, b = values[t, order[t, lo]], values[t, order[t, lo + 1]]
+            diff = b - a
+            edges[q] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
         q = 1
         for k in range(n):
             x = values[t, order[t, k]]
@@ -440,8 +454,8 @@ def factor_report(
     if not horizons or any(h < 1 for h in horizons):
         raise ResearchError("horizons", f"Got {list(horizons)} for horizons: each must be a "
                                         "number of trading days >= 1")
-    if quantiles < 2:
-        raise ResearchError("quantiles", f"Got {quantiles} for quantiles: at least 2")
+    if not 2 <= quantiles <= 100:
+        raise ResearchError("quantiles", f"Got {quantiles} for quantiles: 2..100")
     days = panel.dates.astype("datetime64[D]")
     first = 0 if start is None else int(np.searchsorted(days, np.datetime64(start, "D")))
     last = len(days) - 1 if end is None else int(
@@ -539,8 +553,8 @@ def _correlation(z: np.ndarray) -> list[list[float | None]]:
     days = np.zeros((n_factors, n_factors))
     for begin in range(0, n_days, CORRELATION_BLOCK):
         block = z[:, begin : begin + CORRELATION_BLOCK].transpose(1, 0, 2)  # [d, f, s]
-        present = np.isfinite(block).astype(np.float32)
-        x = np.nan_to_num(block)
+        present = np.isfinite(block).astype(np.float64)
+        x = np.nan_to_num(block).astype(np.float64)
         cover = present.transpose(0, 2, 1)
         n = present @ cover
         sx = x @ cover  # [d, f, g]: sum of f over the stocks g covers too
@@ -554,7 +568,7 @@ def _correlation(z: np.ndarray) -> list[list[float | None]]:
         total += np.where(ok, r, 0.0).sum(axis=0)
         days += ok.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = total / days
+        mean = np.clip(total / days, -1.0, 1.0)
     return [[_num(float(v)) for v in row] for row in mean]
 
 

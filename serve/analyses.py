@@ -62,14 +62,15 @@ class Analyses:
             read = time.perf_counter()
             try:
                 summary = json.loads(await self._analyse(inputs))
-                self.counts["analysed"] += 1
+                outcome = "analysed"
             except AnalysisFailed as err:
                 summary = {"overfitting": None, "walk_forward": None,
                            "errors": [f"the analysis failed: {err}"]}
-                self.counts["analysis_failed"] += 1
+                outcome = "analysis_failed"
             computed = time.perf_counter()
             async with connection(pool) as conn:
-                await store.write_summary(conn, sweep_id=sweep_id, summary=summary)
+                if await store.write_summary(conn, sweep_id=sweep_id, summary=summary):
+                    self.counts[outcome] += 1
             log.info("sweep %s analysed (%d variants): read %.2f s, computed %.2f s, "
                      "written %.2f s", sweep_id, len(inputs.values), read - started,
                      computed - read, time.perf_counter() - computed)

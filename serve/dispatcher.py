@@ -352,6 +352,8 @@ class Dispatcher:
             ).remote(handle.ref, claim.spec)
         except ray.exceptions.RayTaskError as err:  # the report's own failure
             raise ReportFailed(str(err).splitlines()[-1]) from None
+        except ray.exceptions.RayError as err:  # its worker died (memory?) after retries
+            raise ReportFailed(f"{type(err).__name__}: {str(err).splitlines()[-1]}") from None
         return result, handle.version
 
     async def _analyse(self, inputs: AnalysisInputs) -> str:
@@ -362,8 +364,8 @@ class Dispatcher:
                 name=f"analyse_task (sweep {inputs.sweep_id}, {len(inputs.values)} variants)",
                 max_retries=self._options.task_retries,
             ).remote(handle.ref, inputs.spec, inputs.values, inputs.variants, inputs.returns)
-        except ray.exceptions.RayTaskError as err:  # the analysis's own failure
-            raise AnalysisFailed(str(err).splitlines()[-1]) from None
+        except ray.exceptions.RayError as err:  # its own failure, or its worker's (memory)
+            raise AnalysisFailed(f"{type(err).__name__}: {str(err).splitlines()[-1]}") from None
 
     async def _write(
         self, batch: _Batch, *, outcomes: list[Outcome] | None, failure: str | None

@@ -64,9 +64,10 @@ class ReportRunner:
             except ReportFailed as err:
                 result, version, error = None, claim.data_version, str(err)
             async with connection(pool) as conn:
-                await store.finish_report(conn, claim, result=result, error=error,
-                                          data_version=version)
-            self.counts["reports_done" if error is None else "reports_failed"] += 1
+                written = await store.finish_report(conn, claim, result=result, error=error,
+                                                    data_version=version)
+            if written:  # else its lease was lost meanwhile: the next claim writes it
+                self.counts["reports_done" if error is None else "reports_failed"] += 1
         except Exception as err:  # worker lost, database away: the lease decides
             log.warning("factor report %s: %s: %s", claim.id, type(err).__name__, err)
         finally:

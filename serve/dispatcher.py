@@ -226,6 +226,8 @@ class Dispatcher:
             async with connection(self._pool) as conn:
                 claims = await queue.claim(conn, limit=capacity, lease_s=lease_s, sweeps=sweeps)
                 reused = await queue.reuse(conn, claims, engine_version=ENGINE_VERSION)
+            if claims:
+                self._last_claim_at = time.time()
             if reused:  # answered by equal finished runs: nothing to compute
                 self._count_ends(reused)
                 self._counts["reused"] += len(reused)
@@ -233,7 +235,6 @@ class Dispatcher:
                 finished = {row.id for row in reused}
                 claims = [c for c in claims if c.id not in finished]
             if claims:  # a finished batch wakes the loop to claim more
-                self._last_claim_at = time.time()
                 self._counts["claimed"] += len(claims)
                 await self._launch(claims)
         if self._sweep_ended or now - last["analyses"] >= ANALYSES_EVERY_S:

@@ -244,8 +244,13 @@ def backtest_public_json(run: RunRecord) -> bytes:
         k: getattr(run, k) for k in BacktestPublic.model_fields if k not in ("timings", "result")
     }
     public = BacktestPublic.model_validate({**fields, "timings": timings_of(run), "result": None})
+    return with_raw_result(public, run.result)
+
+
+def with_raw_result(public: BaseModel, result: str | None) -> bytes:
+    """`public` as JSON with its `result` field set to the stored JSON text `result`."""
     head = public.model_dump_json(exclude={"result"})
-    return f'{head[:-1]},"result":{run.result or "null"}}}'.encode()
+    return f'{head[:-1]},"result":{result or "null"}}}'.encode()
 
 
 class FactorReportAccepted(_Public):
@@ -271,6 +276,5 @@ class FactorReportPublic(_Public):
 def factor_report_public_json(report: ReportRecord) -> bytes:
     """A FactorReportPublic as JSON, the stored result passed through unparsed."""
     fields = {k: getattr(report, k) for k in FactorReportPublic.model_fields if k != "result"}
-    head = FactorReportPublic.model_validate({**fields, "result": None}).model_dump_json(
-        exclude={"result"})
-    return f'{head[:-1]},"result":{report.result or "null"}}}'.encode()
+    return with_raw_result(FactorReportPublic.model_validate({**fields, "result": None}),
+                           report.result)

@@ -80,11 +80,16 @@ def head_command(
     return command + list(extra_args)
 
 
-# Read by the Serve controller, so they belong in the environment of the head's raylet.
-# Serve gives a new HTTP proxy 5 s to answer its ready check, then kills and replaces it,
-# and `serve.start` fails with ActorDiedError: on a busy 2-core machine a worker process
-# alone can take longer than that to start.
-SERVE_ENVIRONMENT = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60"}
+# Read by the Serve controller and the HTTP proxies, so they belong in the environment of
+# every node's raylet (its workers inherit it). Serve gives a new HTTP proxy 5 s to answer
+# its ready check, then kills and replaces it, and `serve.start` fails with ActorDiedError:
+# on a busy 2-core machine a worker process alone can take longer than that to start. The
+# proxy runs serve.proxy_errors's middleware: a JSON 503 with Retry-After, not a plain 500,
+# when a replica dies with requests in flight.
+SERVE_ENVIRONMENT = {
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "serve.proxy_errors:proxy_middlewares",
+}
 
 
 def head_environment() -> dict[str, str]:

@@ -76,7 +76,9 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Conn]:
         raise UnavailableError("The database does not answer (no connection); retry later") from err
     except psycopg.OperationalError as err:
         log.warning("database error: %s", err)
-        raise UnavailableError("The database does not answer; retry later") from err
+        raise UnavailableError(
+            "The database does not answer; retry later", outcome_unknown=True
+        ) from err
 
 
 @asynccontextmanager

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class ServiceError(Exception):
     """Base: `code` is the stable machine name, `field` the request part at fault (if any)."""
@@ -64,13 +67,41 @@ class QuotaExceededError(ServiceError):
 
 
 class UnavailableError(ServiceError):
-    """A dependency (PostgreSQL, the DatasetRegistry) does not answer; retry later."""
+    """A dependency (PostgreSQL, the DatasetRegistry) does not answer; retry later.
+    `outcome_unknown`: it stopped answering during a statement, which may have committed."""
 
     code = "unavailable"
 
-    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: int = 5, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(message)
-        self.retry_after_s = retry_after_s
+        self.retry_after_s, self.outcome_unknown = retry_after_s, outcome_unknown
+
+
+class MaybeCreatedError(UnavailableError):
+    """A submit whose commit the database did not confirm: the `kind` may exist as `ident`."""
+
+    def __init__(self, *, kind: str, path: str, ident: str, key: str | None) -> None:
+        retry = ("a retry with the same Idempotency-Key answers it" if key is not None else
+                 "send an Idempotency-Key so that a retry cannot create it twice")
+        super().__init__(
+            f"The database stopped answering while the {kind} was being stored: it may exist "
+            f"as {ident} (GET {path}/{ident} tells once the database is back); {retry}"
+        )
+        self.ident = ident
+
+
+@contextmanager
+def creating(*, kind: str, path: str, ident: object, key: str | None) -> Iterator[None]:
+    """Around a submit's write: a database that stopped mid-statement becomes
+    MaybeCreatedError naming the id the new row was given."""
+    try:
+        yield
+    except UnavailableError as err:
+        if err.outcome_unknown:
+            raise MaybeCreatedError(kind=kind, path=path, ident=str(ident), key=key) from err
+        raise
 
 
 class PayloadTooLargeError(ServiceError):

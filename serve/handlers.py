@@ -19,6 +19,7 @@ from serve.errors import (
     ForbiddenError,
     IdempotencyConflictError,
     InvalidInputError,
+    MaybeCreatedError,
     NotFoundError,
     PayloadTooLargeError,
     QuotaExceededError,
@@ -51,9 +52,12 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
+    ident: str | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": _utf8(message), "field": _utf8(field)}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    error = {"code": code, "message": _utf8(message), "field": _utf8(field)}
+    if ident is not None:
+        error["id"] = ident
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _utf8(text: str | None) -> str | None:
@@ -85,7 +89,8 @@ def _service_error(_request: Request, err: Exception) -> JSONResponse:
     if isinstance(err, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(
-        status, code=err.code, message=err.message, field=err.field, headers=headers
+        status, code=err.code, message=err.message, field=err.field, headers=headers,
+        ident=err.ident if isinstance(err, MaybeCreatedError) else None,
     )
 
 

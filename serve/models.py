@@ -31,6 +31,16 @@ class ErrorDetail(_Public):
     code: str = Field(description="Stable machine-readable name of the problem.")
     message: str = Field(description="What is wrong, naming the value and the field.")
     field: str | None = Field(default=None, description="The request part at fault, if one.")
+    id: str | None = Field(
+        default=None,
+        description="A submit the database did not confirm (503): the id the new backtest, "
+        "sweep or report would have; GET it once the database is back.",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        description="A submit whose replica stopped (503): the Idempotency-Key it was sent "
+        "with (the client's, or one the proxy gave it); retry with it to get what it created.",
+    )
 
 
 class ErrorBody(_Public):

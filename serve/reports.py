@@ -13,7 +13,7 @@ from backtest.research import FactorReportSpec
 from backtest.validation import PanelShape
 from serve.database import Conn
 from serve.datasets import Datasets
-from serve.errors import InvalidInputError
+from serve.errors import InvalidInputError, creating
 from serve.keys import Owner
 from serve.options import ServiceOptions
 from serve.store import reports as store
@@ -49,11 +49,14 @@ class Reports:
         """(id, data version, replayed)."""
         index = await self._datasets.current()
         check_report(spec, index)
-        async with self._db() as conn:
-            report_id, replayed = await store.insert_report(
-                conn, owner=owner.name, spec=spec.model_dump(mode="json"),
-                data_version=index.version, idempotency_key=idempotency_key,
-                limit=self._options.owner_report_limit)
+        new_id = uuid.uuid4()
+        with creating(kind="factor report", path="/v1/factor-reports", ident=new_id,
+                      key=idempotency_key):
+            async with self._db() as conn:
+                report_id, replayed = await store.insert_report(
+                    conn, owner=owner.name, spec=spec.model_dump(mode="json"),
+                    data_version=index.version, idempotency_key=idempotency_key,
+                    limit=self._options.owner_report_limit, new_id=new_id)
         return report_id, index.version, replayed
 
     async def get(self, owner: Owner, report_id: uuid.UUID) -> ReportRecord:

@@ -15,7 +15,7 @@ from runtime.metrics import qbt_metrics
 from runtime.names import FINISHED
 from serve.database import Conn
 from serve.datasets import Datasets
-from serve.errors import InvalidInputError
+from serve.errors import InvalidInputError, creating
 from serve.keys import Owner
 from serve.options import ServiceOptions
 from serve.store import runs as store
@@ -69,16 +69,19 @@ class Runs:
         check_spec(spec, index, max_span_days=self._options.max_span_days)
         document = spec.model_dump(mode="json")
         store.check_storable(document)  # before its canonical text: JSON may hold a lone
-        async with self._db() as conn:  # surrogate, which no UTF-8 text can
-            run, replayed = await store.insert_run(
-                conn,
-                owner=owner.name,
-                spec=document,
-                data_version=index.version,
-                idempotency_key=idempotency_key,
-                limit=self._options.owner_run_limit,
-                spec_text=spec.model_dump_json(),
-            )
+        new_id = uuid.uuid4()  # surrogate, which no UTF-8 text can
+        with creating(kind="backtest", path="/v1/backtests", ident=new_id, key=idempotency_key):
+            async with self._db() as conn:
+                run, replayed = await store.insert_run(
+                    conn,
+                    owner=owner.name,
+                    spec=document,
+                    data_version=index.version,
+                    idempotency_key=idempotency_key,
+                    limit=self._options.owner_run_limit,
+                    spec_text=spec.model_dump_json(),
+                    new_id=new_id,
+                )
         if not replayed:
             qbt_metrics().submitted()
         if wait_s > 0:

@@ -25,7 +25,7 @@ from runtime.metrics import qbt_metrics
 from runtime.names import FINISHED
 from serve.database import Conn
 from serve.datasets import Datasets
-from serve.errors import InvalidInputError
+from serve.errors import InvalidInputError, creating
 from serve.keys import Owner
 from serve.models import SweepPublic, SweepSummary, SweepVariants
 from serve.options import ServiceOptions
@@ -105,17 +105,20 @@ class Sweeps:
             checked_variants, sweep, index, max_variants=self._max_variants,
             max_span_days=self._options.max_span_days,
         )
-        async with self._db() as conn:
-            queued, replayed = await store.insert_sweep(
-                conn,
-                owner=owner.name,
-                sweep=sweep.model_dump(mode="json"),
-                variants=variants,
-                plan_groups=[plan_group(sweep, n) for n in range(len(variants))],
-                data_version=index.version,
-                idempotency_key=idempotency_key,
-                limit=self._options.owner_sweep_limit,
-            )
+        new_id = uuid.uuid4()
+        with creating(kind="sweep", path="/v1/sweeps", ident=new_id, key=idempotency_key):
+            async with self._db() as conn:
+                queued, replayed = await store.insert_sweep(
+                    conn,
+                    owner=owner.name,
+                    sweep=sweep.model_dump(mode="json"),
+                    variants=variants,
+                    plan_groups=[plan_group(sweep, n) for n in range(len(variants))],
+                    data_version=index.version,
+                    idempotency_key=idempotency_key,
+                    limit=self._options.owner_sweep_limit,
+                    new_id=new_id,
+                )
         if not replayed:
             qbt_metrics().submitted(len(variants))
         return queued, replayed

@@ -41,9 +41,10 @@ class ReportClaim:
 
 async def insert_report(
     conn: Conn, *, owner: str, spec: dict[str, Any], data_version: str,
-    idempotency_key: str | None, limit: int,
+    idempotency_key: str | None, limit: int, new_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, bool]:
-    """Queue a factor report (committed before this returns); (id, replayed)."""
+    """Queue a factor report (committed before this returns); (id, replayed). `new_id`: the
+    id a new report gets (a fresh one by default)."""
     check_storable(spec)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('factor_reports'),"
@@ -61,7 +62,7 @@ async def insert_report(
             raise QuotaExceededError(
                 f"{owner} has {active} factor reports queued or running, the limit is "
                 f"{limit}; retry when one has finished", retry_after_s=RETRY_AFTER_S)
-        report_id = uuid.uuid4()
+        report_id = new_id or uuid.uuid4()
         await conn.execute(
             "INSERT INTO factor_reports (id, owner, spec, data_version, idempotency_key)"
             " VALUES (%s, %s, %s, %s, %s)",

@@ -97,11 +97,12 @@ async def insert_run(
     idempotency_key: str | None,
     limit: int,
     spec_text: str | None = None,
+    new_id: uuid.UUID | None = None,
 ) -> tuple[QueuedRun, bool]:
     """Queue a run, committed before this returns; (run, replayed). A reused Idempotency-Key
     answers the run it created; `limit` unfinished runs raise QuotaExceededError.
     `spec_text`: the spec's canonical JSON text, whose hash lets the run reuse an equal
-    finished run's result."""
+    finished run's result. `new_id`: the id a new run gets (a fresh one by default)."""
     check_storable(spec)
     replay = {"table": "runs", "columns": "id, status, data_version", "owner": owner}
     if idempotency_key is not None:
@@ -112,7 +113,7 @@ async def insert_run(
         INSERT_RUN,
         {
             "lock": RUN_SUBMIT_LOCK_SPACE,
-            "id": uuid.uuid4(),
+            "id": new_id or uuid.uuid4(),
             "owner": owner,
             "spec": Jsonb(spec),
             "data_version": data_version,

@@ -27,10 +27,11 @@ async def insert_sweep(
     data_version: str,
     idempotency_key: str | None,
     limit: int,
+    new_id: uuid.UUID | None = None,
 ) -> tuple[QueuedSweep, bool]:
     """Queue a sweep (one runs row per variant, `variants` their specs' JSON text, in grid
     order, with their plan groups), committed before this returns; (sweep, replayed). At
-    most `limit` unfinished sweeps per owner."""
+    most `limit` unfinished sweeps per owner; `new_id` the new sweep's id (fresh by default)."""
     check_storable(sweep)
     async with conn.transaction():
         await conn.execute(
@@ -55,7 +56,7 @@ async def insert_sweep(
                 "retry when one has finished",
                 retry_after_s=RETRY_AFTER_S * 6,
             )
-        sweep_id = uuid.uuid4()
+        sweep_id = new_id or uuid.uuid4()
         cur = await conn.execute(
             "INSERT INTO sweeps (id, owner, spec, n_variants, idempotency_key, data_version)"
             " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, n_variants, data_version",

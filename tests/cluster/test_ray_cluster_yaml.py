@@ -23,3 +23,5 @@ def test_ray_cluster_yaml_validates_against_rays_schema():
     assert any("pip install" in c for c in config["setup_commands"])
     workers = " ".join(config["worker_start_ray_commands"])
     assert "$RAY_HEAD_IP:6380" in workers
+    proxy = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+    assert f"{proxy}={SERVE_ENVIRONMENT[proxy]}" in workers  # every node's proxy answers JSON

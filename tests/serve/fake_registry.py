@@ -259,5 +259,6 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     """The `error` object of a 4xx/5xx answer, checking its shape on the way."""
     body = response.json()
     assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "field"}, body
+    shape = {"code", "message", "field"}
+    assert shape <= set(body["error"]) <= shape | {"id", "idempotency_key"}, body
     return body["error"]  # type: ignore[no-any-return]

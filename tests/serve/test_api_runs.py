@@ -370,3 +370,53 @@ async def test_a_cancel_wakes_a_waiter_at_once(api: Api):
     assert cancelled.status_code == 200
     assert waited.json()["status"] == "cancelled"
     assert elapsed < 3
+
+
+async def test_a_database_lost_after_the_commit_answers_503_naming_the_run(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+):
+    """The connection drops once the insert has committed: the 503 says the run may exist and
+    names its id; the run is there, and a retry with the same key answers it (no twin)."""
+    import psycopg
+
+    from serve.store import runs as store
+
+    real_insert = store.insert_run
+
+    async def insert_then_lose_the_connection(*args: Any, **kwargs: Any) -> Any:
+        await real_insert(*args, **kwargs)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "insert_run", insert_then_lose_the_connection)
+    async with api.client("alice") as client:
+        lost = await client.post("/v1/backtests", json=_spec(top_n=7),
+                                 headers={"Idempotency-Key": "after-commit"})
+        monkeypatch.setattr(store, "insert_run", real_insert)
+        run_id = error_of(lost)["id"]
+        found = await client.get(f"/v1/backtests/{run_id}")
+        retried = await client.post("/v1/backtests", json=_spec(top_n=7),
+                                    headers={"Idempotency-Key": "after-commit"})
+    assert lost.status_code == 503 and lost.headers["retry-after"].isdigit()
+    assert error_of(lost)["code"] == "unavailable"
+    assert f"it may exist as {run_id}" in error_of(lost)["message"]
+    assert "same Idempotency-Key" in error_of(lost)["message"]
+    assert found.status_code == 200 and found.json()["status"] == "queued"
+    assert retried.status_code == 202 and retried.json()["id"] == run_id
+    assert (await api.rows())["runs"] == 1
+
+
+async def test_a_database_gone_before_the_submit_names_no_run(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+):
+    from psycopg_pool import PoolTimeout
+
+    from serve.store import runs as store
+
+    async def no_connection(*args: Any, **kwargs: Any) -> Any:
+        raise PoolTimeout("couldn't get a connection after 2.00 sec")
+
+    monkeypatch.setattr(store, "insert_run", no_connection)
+    async with api.client("alice") as client:
+        refused = await client.post("/v1/backtests", json=_spec(top_n=8))
+    assert refused.status_code == 503 and "id" not in error_of(refused)
+    assert (await api.rows())["runs"] == 0

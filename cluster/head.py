@@ -88,6 +88,7 @@ def head_command(
 # when a replica dies with requests in flight.
 SERVE_ENVIRONMENT = {
     "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    "RAY_worker_niceness": "0",
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "serve.proxy_errors:proxy_middlewares",
 }
 

@@ -46,16 +46,19 @@ class ServiceOptions(BaseModel):
         default=1.0, gt=0, description="Dispatcher's fallback poll when no NOTIFY arrives."
     )
 
-    db_pool_size: int = Field(default=10, ge=1, description="Connections per ingress replica.")
+    db_pool_size: int = Field(default=20, ge=1, description="Connections per ingress replica.")
     db_timeout_s: float = Field(
         default=2.0, gt=0, description="Wait for a connection or a connect before 503."
     )
     statement_timeout_ms: int = Field(default=10_000, ge=100, description="Per SQL statement.")
-    key_cache_s: float = Field(default=10.0, ge=0, description="Verified API keys kept this long.")
+    key_cache_s: float = Field(
+        default=60.0, ge=0,
+        description="Verified API keys kept this long (a revoked one is dropped at once).",
+    )
     panel_check_s: float = Field(
         default=2.0, ge=0, description="Ingress asks the registry for the current version so often."
     )
-    replicas: int = Field(default=1, ge=1, description="Ingress replicas.")
+    replicas: int = Field(default=2, ge=1, description="Ingress replicas.")
     # The ingress is async and a `?wait=` long poll costs it an idle task; at 256, 1,000 users
     # waiting on their runs filled the replica and the proxy's queue (503 storm, then 408s).
     max_ongoing_requests: int = Field(default=2048, ge=1, description="Per ingress replica.")

@@ -100,15 +100,11 @@ async def insert_run(
     new_id: uuid.UUID | None = None,
 ) -> tuple[QueuedRun, bool]:
     """Queue a run, committed before this returns; (run, replayed). A reused Idempotency-Key
-    answers the run it created; `limit` unfinished runs raise QuotaExceededError.
-    `spec_text`: the spec's canonical JSON text, whose hash lets the run reuse an equal
+    answers the run it created (one round trip for a new run: the insert does nothing when
+    the key exists, and only then is the key's run read); `limit` unfinished runs raise
+    QuotaExceededError. `spec_text`: the spec's canonical JSON text, whose hash lets the run reuse an equal
     finished run's result. `new_id`: the id a new run gets (a fresh one by default)."""
     check_storable(spec)
-    replay = {"table": "runs", "columns": "id, status, data_version", "owner": owner}
-    if idempotency_key is not None:
-        row = await replayed(conn, **replay, key=idempotency_key, spec=spec)
-        if row is not None:
-            return QueuedRun(**row), True
     cur = await conn.execute(
         INSERT_RUN,
         {
@@ -127,8 +123,9 @@ async def insert_run(
     if row["id"] is not None:
         queued = QueuedRun(id=row["id"], status=row["status"], data_version=row["data_version"])
         return queued, False
-    if idempotency_key is not None and row["active"] < limit:  # a concurrent twin won
-        existing = await replayed(conn, **replay, key=idempotency_key, spec=spec)
+    if idempotency_key is not None:  # the key's run exists (inserted nothing), or the limit
+        existing = await replayed(conn, table="runs", columns="id, status, data_version",
+                                  owner=owner, key=idempotency_key, spec=spec)
         if existing is not None:
             return QueuedRun(**existing), True
     raise QuotaExceededError(

@@ -111,8 +111,8 @@ async def runs_ended(database_url: str, *, owner_prefix: str, timeout_s: float =
 
 def summary(latencies: list[float]) -> dict[str, float | None]:
     ms = [1000 * s for s in latencies]
-    return {"n": len(ms), "p50_ms": _round(percentile(ms, 50)), "p99_ms": _round(percentile(ms, 99)),
-            "max_ms": _round(max(ms) if ms else None)}
+    return {"n": len(ms), "p50_ms": _round(percentile(ms, 50)),
+            "p99_ms": _round(percentile(ms, 99)), "max_ms": _round(max(ms) if ms else None)}
 
 
 def _round(value: float | None) -> float | None:
@@ -165,7 +165,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="QBT's URL (default: from QBT_HTTP_*).")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--submits", type=int, default=5, help="Per client and round.")
-    parser.add_argument("--rounds", type=int, default=4, help="Measured rounds (after one warm-up).")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="Measured rounds (after one warm-up).")
     parser.add_argument("--json", type=Path, help="Also write the report here.")
     return parser.parse_args(argv)
 

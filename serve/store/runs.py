@@ -102,8 +102,8 @@ async def insert_run(
     """Queue a run, committed before this returns; (run, replayed). A reused Idempotency-Key
     answers the run it created (one round trip for a new run: the insert does nothing when
     the key exists, and only then is the key's run read); `limit` unfinished runs raise
-    QuotaExceededError. `spec_text`: the spec's canonical JSON text, whose hash lets the run reuse an equal
-    finished run's result. `new_id`: the id a new run gets (a fresh one by default)."""
+    QuotaExceededError. `spec_text`: the spec's canonical JSON text, whose hash lets the run
+    reuse an equal finished run's result. `new_id`: the id a new run gets (fresh by default)."""
     check_storable(spec)
     cur = await conn.execute(
         INSERT_RUN,

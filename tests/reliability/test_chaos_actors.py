@@ -6,18 +6,22 @@ The service has a 5 s lease: the runs a dead dispatcher held come back when it e
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import ray
 
 from dataprep.registry import get_registry
 from serve.dispatcher import get_dispatcher
-from tests.reliability.clients import DAILY_1Y, submit_all, wait_for
+from tests.reliability.clients import DAILY_1Y, AnswerLog, client, submit_all, wait_for
 from tests.reliability.ledger import Tally, account, status_counts, wait_ended
 from tests.serve.harness import Deployed
 
@@ -137,3 +141,114 @@ def test_dispatcher_killed_mid_sweep_every_variant_ends_once(service: Deployed, 
                         timeout_s=60, every_s=0.5)
         ended = http.get(f"/v1/sweeps/{sweep_id}").json()
     assert ended["n_done"] == 120 and ended["overfitting"]["n_trials"] == 120, ended
+
+
+def _replica_pids() -> list[int]:
+    """The ingress replicas' processes, by the title Ray gives them."""
+    import psutil
+
+    pids = []
+    for process in psutil.process_iter(["cmdline"]):
+        title = (process.info["cmdline"] or [""])[0]
+        if title.startswith("ray::ServeReplica:") and "qbt_ingress" in title:
+            pids.append(process.pid)
+    return pids
+
+
+async def _submit_through_a_replica_kill(
+    url: str, key: str, specs: list[dict[str, Any]], *, log: AnswerLog, kill: Callable[[], None]
+) -> tuple[dict[int, str], list[float], list[str]]:
+    """POST every spec (half with the client's own Idempotency-Key, half without), 40 at a
+    time; SIGKILL one ingress replica after 20 answers; a 503 is retried with the key its
+    body names until accepted. Meanwhile /healthz every 0.1 s. (run id per spec, health
+    answer times, health answers that were not 200 or a JSON 503 with Retry-After)."""
+    accepted: dict[int, str] = {}
+    health_s: list[float] = []
+    bad_health: list[str] = []
+    queue = list(enumerate(specs))
+    answered = asyncio.Event()
+    done = False
+
+    async def submitter(http: httpx.AsyncClient) -> None:
+        while queue:
+            number, spec = queue.pop()
+            headers = {"Idempotency-Key": f"own-{number}"} if number % 2 else {}
+            for _ in range(30):
+                response = await http.post("/v1/backtests", json=spec, headers=headers)
+                log.note(response)
+                if len(log.statuses) and log.requests >= 20:
+                    answered.set()
+                if response.status_code == 202:
+                    accepted[number] = response.json()["id"]
+                    break
+                assert response.status_code == 503, response.text
+                headers = {"Idempotency-Key": response.json()["error"]["idempotency_key"]}
+                await asyncio.sleep(float(response.headers["retry-after"]) / 4)
+
+    async def health(http: httpx.AsyncClient) -> None:
+        while not done:
+            started = time.monotonic()
+            response = await http.get("/healthz", timeout=5.0)
+            health_s.append(time.monotonic() - started)
+            ok = response.status_code == 200 or (
+                response.status_code == 503 and response.headers.get("retry-after", "").isdigit()
+                and "error" in response.json())
+            if not ok:
+                bad_health.append(f"{response.status_code} {response.text[:200]}")
+            await asyncio.sleep(0.1)
+
+    clients = [client(url, key) for _ in range(40)]
+    watcher = asyncio.create_task(health(client(url, key)))
+    workers = [asyncio.create_task(submitter(c)) for c in clients]
+    await answered.wait()
+    kill()
+    await asyncio.gather(*workers)
+    done = True
+    await watcher
+    for c in clients:
+        await c.aclose()
+    return accepted, health_s, bad_health
+
+
+def test_serve_replica_killed_with_submits_in_flight(service: Deployed, tally: Tally):
+    """A SIGKILLed ingress replica: its in-flight requests answer a JSON 503 with Retry-After
+    naming an Idempotency-Key (never a bare 500); retried with that key, every spec ends as
+    exactly one run, done; the other replica keeps /healthz answering within a second."""
+    pids = _replica_pids()
+    assert len(pids) >= 2, pids  # the default: one replica's death leaves one serving
+    capital = _specs(1)[0]["initial_capital"]
+    specs = [{**DAILY_1Y, "rebalance": "monthly", "initial_capital": capital + i}
+             for i in range(160)]  # each its own: nothing another could answer
+    log = AnswerLog()
+
+    def kill() -> None:
+        os.kill(pids[0], signal.SIGKILL)
+        tally.faults += 1
+
+    accepted, health_s, bad_health = asyncio.run(_submit_through_a_replica_kill(
+        service.url, service.keys["alice"], specs, log=log, kill=kill))
+    ids = list(accepted.values())
+    wait_ended(service.database_url, ids, timeout_s=180)
+    result = account(service.database_url, ids)
+    tally.add_runs(result)
+    tally.requests += log.requests + len(health_s)
+    tally.unavailable_503 += log.unavailable_503
+    tally.server_errors += len(log.server_errors)
+    with psycopg.connect(service.database_url) as conn:
+        per_spec = conn.execute(
+            "SELECT spec->>'initial_capital', count(*) FROM runs WHERE owner = 'alice'"
+            " AND (spec->>'initial_capital')::float8 BETWEEN %s AND %s GROUP BY 1",
+            (capital, capital + len(specs) - 1)).fetchall()
+    tally.notes.update(answers=dict(log.statuses), slowest_health_s=round(max(health_s), 2),
+                       **result.summary())
+
+    assert wait_for(lambda: len(_replica_pids()) >= 2, timeout_s=60)  # Serve replaced it
+    assert pids[0] not in _replica_pids()
+    assert not log.server_errors, log.server_errors  # no 5xx but 503s
+    assert not log.refusals_without_retry_after, log.refusals_without_retry_after
+    assert log.unavailable_503 >= 1, log.statuses  # the kill did hit requests in flight
+    assert len(accepted) == len(specs)
+    assert sorted(n for _, n in per_spec) == [1] * len(specs)  # no spec ran twice
+    assert result.done == len(specs) and result.lost == 0, result
+    assert not bad_health, bad_health
+    assert max(health_s) <= 1.0, sorted(health_s)[-5:]

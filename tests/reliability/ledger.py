@@ -123,6 +123,22 @@ def wait_ended(database_url: str, ids: list[str], *, timeout_s: float) -> float:
     return time.monotonic() - started
 
 
+MAX_STALL_S = 15.0  # the issue's bound: open work, and no run ends for longer than this
+
+
+def longest_stall_s(database_url: str, ids: list[str], *, since: float) -> float:
+    """The longest stretch from `since` (epoch seconds, e.g. the fault) until the last of
+    `ids` ended in which none of them ended: how long open work made no progress (from the
+    audit's transition times, the database's clock on this machine)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ends = [row[0] for row in conn.execute(
+            "SELECT extract(epoch FROM at)::float8 FROM run_transitions"
+            " WHERE run_id = ANY(%s::uuid[]) AND new_status IN ('done', 'failed', 'cancelled')"
+            " AND at >= to_timestamp(%s) ORDER BY at", (ids, since)).fetchall()]
+    moments = [since, *ends]
+    return max((b - a for a, b in zip(moments, moments[1:], strict=False)), default=0.0)
+
+
 def status_counts(database_url: str, ids: list[str]) -> dict[str, int]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(

@@ -22,7 +22,14 @@ import ray
 from dataprep.registry import get_registry
 from serve.dispatcher import get_dispatcher
 from tests.reliability.clients import DAILY_1Y, AnswerLog, client, submit_all, wait_for
-from tests.reliability.ledger import Tally, account, status_counts, wait_ended
+from tests.reliability.ledger import (
+    MAX_STALL_S,
+    Tally,
+    account,
+    longest_stall_s,
+    status_counts,
+    wait_ended,
+)
 from tests.serve.harness import Deployed
 
 pytestmark = [pytest.mark.chaos, pytest.mark.ray, pytest.mark.slow]
@@ -60,6 +67,7 @@ def test_dispatcher_killed_with_50_runs_in_flight(service: Deployed, tally: Tall
     ids = submit_all(service.url, service.keys["alice"], _specs(50))
     assert wait_for(lambda: _running(service.database_url, ids), timeout_s=30)
     at_kill = status_counts(service.database_url, ids)
+    killed_at = time.time()
     ray.kill(dispatcher, no_restart=False)  # Ray restarts it; its tasks and state are lost
     tally.faults += 1
     assert at_kill.get("queued", 0) + at_kill.get("running", 0) >= 25, at_kill
@@ -67,7 +75,9 @@ def test_dispatcher_killed_with_50_runs_in_flight(service: Deployed, tally: Tall
     seconds = wait_ended(service.database_url, ids, timeout_s=120)
     result = account(service.database_url, ids)
     tally.add_runs(result)
-    tally.notes.update(at_kill=at_kill, recovered_s=round(seconds, 1), **result.summary())
+    stall = longest_stall_s(service.database_url, ids, since=killed_at)
+    tally.notes.update(at_kill=at_kill, recovered_s=round(seconds, 1),
+                       longest_stall_s=round(stall, 1), **result.summary())
 
     assert _pid(get_dispatcher()) != old_pid  # a new dispatcher process took over
     assert result.unfinished == 0, result  # none stays running (or queued)
@@ -80,6 +90,7 @@ def test_dispatcher_killed_with_50_runs_in_flight(service: Deployed, tally: Tall
                                " WHERE id = ANY(%s::uuid[])", (ids,)).fetchone()[0]
     assert counted == 1, counted
     assert _results_written(service.database_url, ids) == result.done
+    assert stall <= MAX_STALL_S, stall  # re-queued by the successor, not at lease expiry
 
 
 def test_registry_killed_rebuilds_the_panel_from_postgres(service: Deployed, tally: Tally):
@@ -97,7 +108,9 @@ def test_registry_killed_rebuilds_the_panel_from_postgres(service: Deployed, tal
     stats = ray.get(registry.stats.remote(), timeout=60)
     result = account(service.database_url, ids)
     tally.add_runs(result)
-    tally.notes.update(recovered_s=round(seconds, 1), registry=stats, **result.summary())
+    stall = longest_stall_s(service.database_url, ids, since=killed_at)
+    tally.notes.update(recovered_s=round(seconds, 1), registry=stats,
+                       longest_stall_s=round(stall, 1), **result.summary())
 
     assert _pid(registry) != old_pid
     assert stats["builds"] == 1 and stats["last_error"] is None, stats  # built anew, once
@@ -105,6 +118,7 @@ def test_registry_killed_rebuilds_the_panel_from_postgres(service: Deployed, tal
     assert new.version == old.version and new.shape == old.shape  # same data, same panel
     assert result.done == len(ids), result  # the queued runs complete
     assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
+    assert stall <= MAX_STALL_S, stall
 
     with service.client("bob") as http:  # and the service takes new runs on the new panel
         after = http.post("/v1/backtests", params={"wait": 30}, json=_specs(1)[0])
@@ -127,14 +141,18 @@ def test_dispatcher_killed_mid_sweep_every_variant_ends_once(service: Deployed, 
             "SELECT id::text FROM runs WHERE sweep_id = %s", (sweep_id,)).fetchall()]
     assert wait_for(lambda: _running(service.database_url, ids), timeout_s=30)
     at_kill = status_counts(service.database_url, ids)
+    killed_at = time.time()
     ray.kill(get_dispatcher(), no_restart=False)
     tally.faults += 1
 
     seconds = wait_ended(service.database_url, ids, timeout_s=120)
     result = account(service.database_url, ids)
     tally.add_runs(result)
-    tally.notes.update(at_kill=at_kill, recovered_s=round(seconds, 1), **result.summary())
+    stall = longest_stall_s(service.database_url, ids, since=killed_at)
+    tally.notes.update(at_kill=at_kill, recovered_s=round(seconds, 1),
+                       longest_stall_s=round(stall, 1), **result.summary())
     assert result.done == len(ids) == 120, result
+    assert stall <= MAX_STALL_S, stall
     assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
     with service.client("alice") as http:  # the new dispatcher analyses it
         assert wait_for(lambda: http.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "done",
@@ -221,7 +239,10 @@ def test_serve_replica_killed_with_submits_in_flight(service: Deployed, tally: T
              for i in range(160)]  # each its own: nothing another could answer
     log = AnswerLog()
 
+    killed_at: list[float] = []
+
     def kill() -> None:
+        killed_at.append(time.time())
         os.kill(pids[0], signal.SIGKILL)
         tally.faults += 1
 
@@ -239,8 +260,9 @@ def test_serve_replica_killed_with_submits_in_flight(service: Deployed, tally: T
             "SELECT spec->>'initial_capital', count(*) FROM runs WHERE owner = 'alice'"
             " AND (spec->>'initial_capital')::float8 BETWEEN %s AND %s GROUP BY 1",
             (capital, capital + len(specs) - 1)).fetchall()
+    stall = longest_stall_s(service.database_url, ids, since=killed_at[0])
     tally.notes.update(answers=dict(log.statuses), slowest_health_s=round(max(health_s), 2),
-                       **result.summary())
+                       longest_stall_s=round(stall, 1), **result.summary())
 
     assert wait_for(lambda: len(_replica_pids()) >= 2, timeout_s=60)  # Serve replaced it
     assert pids[0] not in _replica_pids()
@@ -252,3 +274,4 @@ def test_serve_replica_killed_with_submits_in_flight(service: Deployed, tally: T
     assert result.done == len(specs) and result.lost == 0, result
     assert not bad_health, bad_health
     assert max(health_s) <= 1.0, sorted(health_s)[-5:]
+    assert stall <= MAX_STALL_S, stall

@@ -24,11 +24,19 @@ import pytest
 
 from tests.reliability.clients import DAILY_3Y, AnswerLog, client, submit_all
 from tests.reliability.deployment import REPO, Deployment, start_deployment
-from tests.reliability.ledger import Tally, account, status_counts, wait_ended
+from tests.reliability.ledger import (
+    MAX_STALL_S,
+    Tally,
+    account,
+    longest_stall_s,
+    status_counts,
+    wait_ended,
+)
 
 pytestmark = [pytest.mark.slow]
 
 RESTART_VARIANTS, RESTART_RUNS = 180, 120
+DOWN_LIMIT_S = 10.0  # the bound on `qbt down`
 TASK = "run_specs_task"  # the Ray task that runs a batch of claimed runs (backtest/tasks.py)
 LIGHT = {
     "start": "2022-01-03",
@@ -151,11 +159,12 @@ async def _submit_through_outage(
     tasks = [asyncio.ensure_future(submitter(n)) for n in range(3)]
     try:
         await accepted_since(0.0, 5, 30)
-        stopped_at = time.monotonic()
+        stopped_at, stopped_epoch = time.monotonic(), time.time()
         await asyncio.to_thread(deployment.postgres.stop)
         down_at = time.monotonic()
         async with client(deployment.url, deployment.keys["carol"]) as http:
             health = (await http.get("/healthz")).json()
+            health_s = time.monotonic() - down_at
         await asyncio.sleep(outage_s)  # the outage itself: submits keep coming meanwhile
         starting_at = time.monotonic()  # down for sure until here
         await asyncio.to_thread(deployment.postgres.start)
@@ -173,6 +182,8 @@ async def _submit_through_outage(
         "starting_at": starting_at,
         "back_at": back_at,
         "health_while_down": health,
+        "health_s": health_s,
+        "stopped_epoch": stopped_epoch,
         "recovered_after_s": None if first_after is None else first_after - back_at,
     }
 
@@ -189,6 +200,7 @@ def test_database_outage_answers_503_then_recovers(deployment: Deployment, tally
     tally.requests += log.requests
     tally.unavailable_503 += log.unavailable_503
     tally.server_errors += len(log.server_errors)
+    stall = longest_stall_s(deployment.database_url, ids, since=outage["stopped_epoch"])
     while_down = [  # requests that began and ended while the database was surely stopped
         status for sent, seconds, status in outage["answers"]
         if outage["down_at"] <= sent and sent + seconds < outage["starting_at"]
@@ -196,6 +208,7 @@ def test_database_outage_answers_503_then_recovers(deployment: Deployment, tally
     tally.notes.update(statuses=dict(log.statuses), slowest_answer_s=round(log.slowest_s, 2),
                        recovered_after_s=outage["recovered_after_s"], ended_s=round(seconds, 1),
                        while_down=while_down, health_while_down=outage["health_while_down"],
+                       health_s=round(outage["health_s"], 2), longest_stall_s=round(stall, 1),
                        refusals=log.refusals, no_retry_after=log.refusals_without_retry_after,
                        **result.summary())
 
@@ -209,6 +222,8 @@ def test_database_outage_answers_503_then_recovers(deployment: Deployment, tally
     assert result.lost == 0, result  # nothing accepted was lost
     assert result.done + result.failed_with_reason == result.accepted, result
     assert result.ended_twice == 0 and result.written_twice == 0, result
+    assert outage["health_s"] <= 1.0, outage["health_s"]
+    assert stall <= MAX_STALL_S, stall
 
 
 def _listeners(port: int) -> set[str]:
@@ -316,28 +331,32 @@ def test_qbt_down_with_runs_queued_then_up_completes_them(deployment: Deployment
         timings = {"down_s": time.monotonic() - clock}
         tally.faults += 1
         at_down = status_counts(deployment.database_url, ids)
+        time.sleep(2)  # nothing of the old deployment claims or finishes runs any more
+        after_down = status_counts(deployment.database_url, ids)
         holder.rollback()
     assert down.returncode == 0, down.stderr[-2000:]
-    # The dead dispatcher's leases (60 s by default) would expire on their own; move the
-    # clock instead of waiting for them.
-    expired = deployment.sql(
-        "UPDATE runs SET lease_until = now() WHERE status = 'running' AND id = ANY(%s::uuid[])"
-        " RETURNING id", (ids,),
-    )
+    assert timings["down_s"] <= DOWN_LIMIT_S, timings
+    assert after_down == at_down, (at_down, after_down)
+    # The runs the dead dispatcher leased come back when the new one starts (no waiting
+    # for their 60 s leases).
     clock = time.monotonic()
     up = deployment.up()
     timings["up_s"] = time.monotonic() - clock
+    up_at = time.time()
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
     timings["ended_after_up_s"] = wait_ended(deployment.database_url, ids, timeout_s=120)
+    timings["longest_stall_after_up_s"] = longest_stall_s(deployment.database_url, ids,
+                                                          since=up_at)
     result = account(deployment.database_url, ids)
     tally.add_runs(result)
-    tally.notes.update(at_down=at_down, held_queued=len(held), leases_expired=len(expired),
+    tally.notes.update(at_down=at_down, held_queued=len(held),
                        **{k: round(v, 1) for k, v in timings.items()}, **result.summary())
 
     assert len(held) >= 10 and at_down.get("queued", 0) >= len(held), (len(held), at_down)
     assert result.lost == 0, result
     assert result.done + result.failed_with_reason == len(ids), result
     assert result.ended_twice == 0 and result.written_twice == 0, result
+    assert timings["longest_stall_after_up_s"] <= MAX_STALL_S, timings
     with deployment.client("bob") as http:  # the API after the restart answers for them
         listed = http.get("/v1/backtests", params={"limit": 100}).json()["items"]
         deadline = time.monotonic() + 60  # and the new dispatcher analyses the sweep

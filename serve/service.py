@@ -29,7 +29,7 @@ from serve.runs import Runs
 from serve.sweeps import Sweeps
 from serve.waiters import Waiters
 
-HEALTH_TIMEOUT_S = 0.8  # per check of /healthz, run side by side
+HEALTH_TIMEOUT_S = 0.6  # per check of /healthz, run side by side
 
 
 class Service:

@@ -22,6 +22,7 @@ import httpx
 import psycopg
 
 from cluster.head import dashboard_sign_in, ensure_ray_token, start_head, stop_head
+from cluster.monitoring import install_dashboard, session_dir
 from runtime.config import Settings
 from runtime.database import (
     embedded_pgdata,
@@ -120,6 +121,8 @@ def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterStat
     print(f"\nQBT is up: API {state.http_url} (docs {state.http_url}/docs), dashboard "
           f"http://{settings.dashboard_host}:{settings.dashboard_port}")
     print(f"dashboard: {dashboard_sign_in()}")
+    for line in install_dashboard(session_dir()).lines(settings):
+        print(line)
     print(f"demo API key (admin, owner '{DEMO_OWNER}'): {key}")
     auth = f"-H 'Authorization: Bearer {key}'"
     print(f"try:  curl -s {auth} {state.http_url}/v1/factors | head -c 300")

@@ -109,6 +109,14 @@ class DatasetRegistry:
         self._refresh_interval_s = refresh_interval_s
         self._ticker: asyncio.Task[None] | None = None
 
+    def __repr__(self) -> str:
+        """Its state in one line (Ray's dashboard shows it in the Actors view's Repr column;
+        Ray reads it once, when the actor is created or restarted)."""
+        held = sum(e.handle.nbytes for e in self._entries.values())
+        return (f"DatasetRegistry(current {self._current or 'none yet'}, "
+                f"{len(self._entries)} version{'s' if len(self._entries) != 1 else ''} held, "
+                f"{held / 1024**2:,.0f} of {self._memory_budget / 1024**2:,.0f} MiB)")
+
     async def get(self, version: str | None = None) -> PanelHandle:
         """The current panel (or a named version still held), building it if needed.
 
@@ -205,6 +213,7 @@ class DatasetRegistry:
         metrics.panel(
             nbytes=sum(e.handle.nbytes for e in self._entries.values()),
             build_seconds=sum(handle.timings.values()),
+            versions=len(self._entries),
         )
         return handle
 

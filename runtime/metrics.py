@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 RUN_SECONDS_BOUNDARIES = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300]
+SUBMIT_SECONDS_BOUNDARIES = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,38 @@ class QbtMetrics:
     panel_bytes: object
     panel_build_seconds: object
     data_version_refreshes: object
+    runs_failed: object
+    submit_seconds: object
+    last_claim: object
+    panel_versions: object
 
-    def submitted(self, n: int = 1) -> None:
+    def submitted(
+        self, n: int = 1, *, kind: str = "backtest", seconds: float | None = None
+    ) -> None:
+        """`n` runs accepted by one submit of `kind` (backtest, sweep), which took `seconds`
+        in the ingress."""
         self.runs_submitted.inc(n)  # type: ignore[attr-defined]
+        if seconds is not None:
+            self.submit_seconds.observe(seconds, tags={"kind": kind})  # type: ignore[attr-defined]
 
-    def finished(self, *, status: str, seconds: float | None) -> None:
+    def finished(self, *, status: str, seconds: float | None, reason: str | None = None) -> None:
         self.runs_finished.inc(1, tags={"status": status})  # type: ignore[attr-defined]
         if seconds is not None:
             self.run_seconds.observe(seconds, tags={"status": status})  # type: ignore[attr-defined]
+        if reason is not None:
+            self.runs_failed.inc(1, tags={"reason": reason})  # type: ignore[attr-defined]
+
+    def claimed(self, *, at: float) -> None:
+        self.last_claim.set(at)  # type: ignore[attr-defined]
 
     def queue(self, *, depth: int, in_flight: int) -> None:
         self.queue_depth.set(depth)  # type: ignore[attr-defined]
         self.runs_in_flight.set(in_flight)  # type: ignore[attr-defined]
 
-    def panel(self, *, nbytes: int, build_seconds: float) -> None:
+    def panel(self, *, nbytes: int, build_seconds: float, versions: int) -> None:
         self.panel_bytes.set(nbytes)  # type: ignore[attr-defined]
         self.panel_build_seconds.observe(build_seconds)  # type: ignore[attr-defined]
+        self.panel_versions.set(versions)  # type: ignore[attr-defined]
 
     def refreshed(self) -> None:
         self.data_version_refreshes.inc(1)  # type: ignore[attr-defined]
@@ -87,4 +104,25 @@ def _ray_metrics() -> QbtMetrics:
         data_version_refreshes=Counter(
             "qbt_data_version_refreshes", description="New data versions made current."
         ),
+        runs_failed=Counter(
+            "qbt_runs_failed", tag_keys=("reason",),
+            description="Runs that failed for good, by reason: run (its own error), "
+            "infrastructure (worker or panel lost every attempt), lease (leases expired).",
+        ),
+        submit_seconds=Histogram(
+            "qbt_submit_seconds", boundaries=SUBMIT_SECONDS_BOUNDARIES, tag_keys=("kind",),
+            description="Seconds an ingress replica took to accept a submit, by kind.",
+        ),
+        last_claim=Gauge(
+            "qbt_last_claim_timestamp_seconds",
+            description="Unix time of the dispatcher's last claim of queued runs.",
+        ),
+        panel_versions=Gauge(
+            "qbt_panel_versions", description="Data versions the registry holds in memory."
+        ),
     )
+
+
+def metric_names() -> list[str]:
+    """The names QBT's metrics are recorded under (Prometheus adds Ray's `ray_` prefix)."""
+    return [getattr(m, "_name") for m in vars(_ray_metrics()).values()]

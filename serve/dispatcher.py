@@ -106,6 +106,7 @@ class Dispatcher:
         self._cpus = (0.0, 1)  # (checked at, cluster CPUs)
         self._started_at = time.time()
         self._last_claim_at: float | None = None
+        self._queue_depth: int | None = None
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
         self._analyses = Analyses(self._analyse)
@@ -147,6 +148,14 @@ class Dispatcher:
         async with connection(await self._db()) as conn:
             public = await sweep_public(conn, owner=owner, sweep_id=uuid.UUID(sweep_id))
         return public.model_dump(mode="json")
+
+    def __repr__(self) -> str:
+        """Its state in one line (Ray's dashboard shows it in the Actors view's Repr column;
+        Ray reads it once, when the actor is created or restarted)."""
+        depth = "not read yet" if self._queue_depth is None else str(self._queue_depth)
+        claim = "never" if self._last_claim_at is None else _clock(self._last_claim_at)
+        return (f"Dispatcher(queue depth {depth}, {self._n_in_flight()} runs in flight, "
+                f"last claim {claim}, started {_clock(self._started_at)})")
 
     async def _db(self) -> Any:
         while self._pool is None:  # opened by the loop as it starts
@@ -239,6 +248,7 @@ class Dispatcher:
                 reused = await queue.reuse(conn, claims, engine_version=ENGINE_VERSION)
             if claims:
                 self._last_claim_at = time.time()
+                qbt_metrics().claimed(at=self._last_claim_at)
             if reused:  # answered by equal finished runs: nothing to compute
                 self._count_ends(reused)
                 self._counts["reused"] += len(reused)
@@ -255,6 +265,7 @@ class Dispatcher:
         if now - last["metrics"] >= METRICS_EVERY_S:
             async with connection(self._pool) as conn:
                 depth = await queue.queue_depth(conn)
+            self._queue_depth = depth
             qbt_metrics().queue(depth=depth, in_flight=self._n_in_flight())
             last["metrics"] = now
 
@@ -406,7 +417,12 @@ class Dispatcher:
         for row in rows:
             self._counts[row.status] += 1
             if row.status in ENDED_BY_RUNNING:
-                metrics.finished(status=row.status, seconds=row.seconds)
+                metrics.finished(status=row.status, seconds=row.seconds,
+                                 reason=row.reason if row.status == "failed" else None)
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 def batch_name(claims: list[Claim]) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -65,6 +66,7 @@ class Runs:
     async def submit(
         self, owner: Owner, spec: StrategySpec, *, idempotency_key: str | None, wait_s: float
     ) -> Submitted:
+        started = time.perf_counter()
         index = await self._datasets.current()
         check_spec(spec, index, max_span_days=self._options.max_span_days)
         document = spec.model_dump(mode="json")
@@ -83,7 +85,7 @@ class Runs:
                     new_id=new_id,
                 )
         if not replayed:
-            qbt_metrics().submitted()
+            qbt_metrics().submitted(seconds=time.perf_counter() - started)
         if wait_s > 0:
             if await self._waiters.wait_for_end(owner.name, run.id, wait_s=wait_s) in FINISHED:
                 return Submitted(run, replayed, finished=await self.get(owner, run.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -99,6 +100,7 @@ class Sweeps:
     async def submit(
         self, owner: Owner, sweep: SweepSpec, *, idempotency_key: str | None
     ) -> tuple[QueuedSweep, bool]:
+        started = time.perf_counter()
         index = await self._datasets.current()
         check_storable(sweep.model_dump(mode="json"))  # before the variants' JSON texts
         variants = await asyncio.to_thread(
@@ -120,7 +122,8 @@ class Sweeps:
                     new_id=new_id,
                 )
         if not replayed:
-            qbt_metrics().submitted(len(variants))
+            qbt_metrics().submitted(len(variants), kind="sweep",
+                                    seconds=time.perf_counter() - started)
         return queued, replayed
 
     async def get(self, owner: Owner, sweep_id: uuid.UUID) -> SweepPublic:

@@ -142,7 +142,8 @@ async def finish(conn: Conn, outcomes: Sequence[Outcome]) -> list[Ended]:
             " returns)"
             " WHERE r.id = o.id AND r.attempts = o.attempt AND r.status = 'running'"
             " RETURNING r.id::text, r.status,"
-            " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds",
+            " extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds,"
+            " 'run' AS reason",
             columns,
         )
         written = [Ended(**row) for row in await cur.fetchall()]
@@ -176,7 +177,7 @@ async def release(
             " lease_until = NULL, started_at = NULL"
             " FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS c(id, attempt)"
             " WHERE r.id = c.id AND r.attempts = c.attempt AND r.status = 'running'"
-            " RETURNING r.id::text, r.status",
+            " RETURNING r.id::text, r.status, 'infrastructure' AS reason",
             {
                 "uncount": 0 if count_attempt else 1,
                 "max": max_attempts,
@@ -223,7 +224,7 @@ async def reap(conn: Conn, *, max_attempts: int) -> list[Ended]:
             "   ELSE 'the lease of attempt ' || attempts || ' expired; re-queued' END,"
             " lease_until = NULL, started_at = NULL"
             " WHERE status = 'running' AND lease_until < now()"
-            " RETURNING id::text, status",
+            " RETURNING id::text, status, 'lease' AS reason",
             {"max": max_attempts},
         )
         rows = [Ended(**row) for row in await cur.fetchall()]

@@ -136,3 +136,5 @@ class Ended:
     id: str
     status: RunStatus
     seconds: float | None = None
+    reason: str | None = None  # a failure's kind: "run" (its own error), "infrastructure"
+    # (its worker crashed or its panel was lost, every attempt), "lease" (leases expired)

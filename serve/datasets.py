@@ -19,26 +19,21 @@ class Datasets:
         self._index: PanelIndex | None = None
         self._checked = -float("inf")
         self._lock = asyncio.Lock()
-        self._refresh: asyncio.Task[None] | None = None  # held: the loop keeps weak references
 
     async def current(self) -> PanelIndex:
-        """The index of the current data version. Once there is one, a stale one is answered
-        at once while one background task asks the registry (no request waits for it)."""
+        """The index of the current data version, asked for when it is `check_s` old. One
+        request asks; those that come while it does are answered the index they would have
+        had a moment earlier instead of waiting behind it."""
         if self._index is None:
             async with self._lock:
                 if self._index is None:
                     await self._check()
-        elif time.monotonic() - self._checked >= self._check_s and (
-            self._refresh is None or self._refresh.done()
-        ):
-            self._refresh = asyncio.create_task(self._check_locked())
+        elif time.monotonic() - self._checked >= self._check_s and not self._lock.locked():
+            async with self._lock:
+                if time.monotonic() - self._checked >= self._check_s:
+                    await self._check()
         assert self._index is not None
         return self._index
-
-    async def _check_locked(self) -> None:
-        async with self._lock:
-            if time.monotonic() - self._checked >= self._check_s:
-                await self._check()
 
     async def _check(self) -> None:
         try:

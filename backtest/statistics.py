@@ -19,6 +19,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 DAYS_PER_YEAR = 252
+# A daily return or a fall smaller than this is float rounding of a flat equity (positions
+# sold and bought back at the same prices, cash summed in another order), not a move: it
+# counts as zero, so that a win rate, a Sortino ratio or a drawdown's dates do not depend on
+# the order of the additions (a sweep's kernel and a single run add in different orders).
+ROUNDING = 1e-12
 
 
 def finite(value: float) -> float | None:
@@ -45,7 +50,8 @@ def returns_from_equity(equity: np.ndarray, *, initial: float | np.ndarray) -> n
                             equity.shape[:-1] + (1,))
     previous = np.concatenate((start, equity[..., :-1]), axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return equity / previous - 1.0
+        returns = equity / previous - 1.0
+    return np.where(np.abs(returns) < ROUNDING, 0.0, returns)
 
 
 def daily_rate(annual: float | np.ndarray) -> float | np.ndarray:
@@ -110,9 +116,12 @@ def max_drawdown(
         high = np.maximum.accumulate(path, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             drawdown = path / high - 1.0
+        drawdown = np.where(drawdown > -ROUNDING, 0.0, drawdown)  # a flat curve's rounding
         trough = np.argmin(drawdown, axis=1)
         depth = drawdown[np.arange(n_rows), trough]
-        before = np.where(np.arange(path.shape[1]) <= trough[:, None], path, -np.inf)
+        # the peak: the first day at the high the fall started from (to float rounding)
+        top = high[np.arange(n_rows), trough][:, None] * (1.0 - ROUNDING)
+        before = (np.arange(path.shape[1]) <= trough[:, None]) & (path >= top)
         peak = np.argmax(before, axis=1)
         falls = depth < 0
         result = (np.where(falls, depth, 0.0), np.where(falls, peak - 1, -1),

@@ -34,6 +34,9 @@ PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
 VersionReader = Callable[[str], str]
 
 
+GAUGES_EVERY_S = 5.0  # the panel gauges are recorded again at most this often
+
+
 class UnknownVersionError(KeyError):
     """A data version the registry does not hold and cannot rebuild (the data moved on)."""
 
@@ -108,6 +111,7 @@ class DatasetRegistry:
         self._last_error: str | None = None
         self._refresh_interval_s = refresh_interval_s
         self._ticker: asyncio.Task[None] | None = None
+        self._gauges_at = -float("inf")
 
     def __repr__(self) -> str:
         """Its state in one line (Ray's dashboard shows it in the Actors view's Repr column;
@@ -138,7 +142,14 @@ class DatasetRegistry:
         else:
             handle = entry.handle
         self._entries[handle.version].last_used = time.time()
+        if time.monotonic() - self._gauges_at >= GAUGES_EVERY_S:  # Ray drops stale gauges
+            self._record_gauges()
         return handle
+
+    def _record_gauges(self) -> None:
+        qbt_metrics().held(nbytes=sum(e.handle.nbytes for e in self._entries.values()),
+                           versions=len(self._entries))
+        self._gauges_at = time.monotonic()
 
     async def refresh(self, wait: bool = False) -> dict[str, Any]:
         """Check the database's data version; build a new one in the background."""
@@ -210,11 +221,8 @@ class DatasetRegistry:
             metrics.refreshed()
         self._current = version
         self._evict()
-        metrics.panel(
-            nbytes=sum(e.handle.nbytes for e in self._entries.values()),
-            build_seconds=sum(handle.timings.values()),
-            versions=len(self._entries),
-        )
+        metrics.built(seconds=sum(handle.timings.values()))
+        self._record_gauges()
         return handle
 
     def _build_and_put(self) -> PanelHandle:

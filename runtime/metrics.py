@@ -52,9 +52,11 @@ class QbtMetrics:
         self.queue_depth.set(depth)  # type: ignore[attr-defined]
         self.runs_in_flight.set(in_flight)  # type: ignore[attr-defined]
 
-    def panel(self, *, nbytes: int, build_seconds: float, versions: int) -> None:
+    def built(self, *, seconds: float) -> None:
+        self.panel_build_seconds.observe(seconds)  # type: ignore[attr-defined]
+
+    def held(self, *, nbytes: int, versions: int) -> None:
         self.panel_bytes.set(nbytes)  # type: ignore[attr-defined]
-        self.panel_build_seconds.observe(build_seconds)  # type: ignore[attr-defined]
         self.panel_versions.set(versions)  # type: ignore[attr-defined]
 
     def refreshed(self) -> None:
@@ -125,4 +127,4 @@ def _ray_metrics() -> QbtMetrics:
 
 def metric_names() -> list[str]:
     """The names QBT's metrics are recorded under (Prometheus adds Ray's `ray_` prefix)."""
-    return [getattr(m, "_name") for m in vars(_ray_metrics()).values()]
+    return [m._name for m in vars(_ray_metrics()).values()]

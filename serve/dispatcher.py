@@ -267,6 +267,8 @@ class Dispatcher:
                 depth = await queue.queue_depth(conn)
             self._queue_depth = depth
             qbt_metrics().queue(depth=depth, in_flight=self._n_in_flight())
+            if self._last_claim_at is not None:  # again: Ray drops a gauge not set lately
+                qbt_metrics().claimed(at=self._last_claim_at)
             last["metrics"] = now
 
     async def _renew(self) -> None:

@@ -149,3 +149,20 @@ def test_statistics_of_older_engines_read_without_cash_rebalances():
     assert stored["cash_rebalances"] == 1
     del stored["cash_rebalances"]  # as engines before 1.2.0 wrote them
     assert st.Statistics.model_validate(stored).cash_rebalances is None
+
+
+def test_a_flat_equity_with_float_rounding_has_no_win_no_fall_and_no_sortino():
+    """Regression (a sweep's kernel against a single run): a flat curve whose cash is summed
+    in another order wobbles by an ulp; that is not a win, a drawdown or a downside."""
+    from backtest.statistics import max_drawdown, returns_from_equity, sortino, win_rate
+
+    ulp = 100.0 * 2.0**-52
+    equity = np.array([100.0, 100.0 + ulp, 100.0 - ulp, 100.0, 100.0 + 2 * ulp, 100.0])
+    returns = returns_from_equity(equity, initial=100.0)
+    assert (returns == 0.0).all()
+    assert win_rate(returns) == 0.0
+    assert max_drawdown(equity, initial=100.0) == (0.0, -1, -1)
+    assert np.isnan(sortino(returns, risk_free_daily=0.0))
+    real = np.array([100.0, 101.0, 101.0 + ulp, 99.0, 100.0])  # a real fall from a plateau
+    depth, peak, trough = max_drawdown(real, initial=100.0)
+    assert (peak, trough) == (1, 3) and depth == pytest.approx(99.0 / (101.0 + ulp) - 1.0)

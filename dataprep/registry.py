@@ -112,14 +112,16 @@ class DatasetRegistry:
         self._refresh_interval_s = refresh_interval_s
         self._ticker: asyncio.Task[None] | None = None
         self._gauges_at = -float("inf")
+        self._started_at = time.time()
 
     def __repr__(self) -> str:
-        """Its state in one line (Ray's dashboard shows it in the Actors view's Repr column;
-        Ray reads it once, when the actor is created or restarted)."""
-        held = sum(e.handle.nbytes for e in self._entries.values())
-        return (f"DatasetRegistry(current {self._current or 'none yet'}, "
-                f"{len(self._entries)} version{'s' if len(self._entries) != 1 else ''} held, "
-                f"{held / 1024**2:,.0f} of {self._memory_budget / 1024**2:,.0f} MiB)")
+        """What Ray's dashboard shows in the Actors view's Repr column. Ray reads an actor's
+        repr once, when its creation task ends (the repr travels in that task's reply), so
+        it says what holds for the actor's life; its data versions and bytes change, and are
+        in `qbt status` and the metrics (qbt_panel_bytes, qbt_panel_versions)."""
+        return (f"DatasetRegistry(budget {self._memory_budget / 1024**2:,.0f} MiB, started "
+                f"{time.strftime('%H:%M:%S', time.localtime(self._started_at))}; "
+                "versions and bytes: qbt status, Grafana QBT)")
 
     async def get(self, version: str | None = None) -> PanelHandle:
         """The current panel (or a named version still held), building it if needed.

@@ -150,12 +150,14 @@ class Dispatcher:
         return public.model_dump(mode="json")
 
     def __repr__(self) -> str:
-        """Its state in one line (Ray's dashboard shows it in the Actors view's Repr column;
-        Ray reads it once, when the actor is created or restarted)."""
-        depth = "not read yet" if self._queue_depth is None else str(self._queue_depth)
-        claim = "never" if self._last_claim_at is None else _clock(self._last_claim_at)
-        return (f"Dispatcher(queue depth {depth}, {self._n_in_flight()} runs in flight, "
-                f"last claim {claim}, started {_clock(self._started_at)})")
+        """What Ray's dashboard shows in the Actors view's Repr column. Ray reads an actor's
+        repr once, when its creation task ends (the repr travels in that task's reply), so
+        it says what holds for the actor's life; queue depth, runs in flight and the last
+        claim change, and are in `qbt status` and the metrics (qbt_queue_depth, ...)."""
+        return (f"Dispatcher(lease {self._options.lease_s:g} s, up to "
+                f"{self._options.max_in_flight} runs + {self._options.max_sweep_in_flight:,} "
+                f"variants in flight, started {_clock(self._started_at)}; queue and claims: "
+                "qbt status, Grafana QBT)")
 
     async def _db(self) -> Any:
         while self._pool is None:  # opened by the loop as it starts

@@ -93,6 +93,7 @@ class Deployment:
     postgres: ThrowawayPostgres
     folder: Path
     keys: dict[str, str] = field(default_factory=dict)
+    up_output: str = ""  # what `qbt up` printed
 
     @property
     def http_port(self) -> int:
@@ -170,6 +171,7 @@ def start_deployment(folder: Path) -> Deployment:
         )
         started = deployment.up()
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
+        deployment.up_output = started.stdout
         deployment.keys = {
             who: create_key(deployment.database_url, owner=who)
             for who in ("alice", "bob", "carol")

@@ -34,7 +34,7 @@ PanelBuilder = Callable[[str], tuple[FactorPanel, dict[str, float]]]
 VersionReader = Callable[[str], str]
 
 
-GAUGES_EVERY_S = 5.0  # the panel gauges are recorded again at most this often
+GAUGES_EVERY_S = 5.0  # the panel gauges are recorded again this often
 
 
 class UnknownVersionError(KeyError):
@@ -111,7 +111,7 @@ class DatasetRegistry:
         self._last_error: str | None = None
         self._refresh_interval_s = refresh_interval_s
         self._ticker: asyncio.Task[None] | None = None
-        self._gauges_at = -float("inf")
+        self._gauges: asyncio.Task[None] | None = None
         self._started_at = time.time()
 
     def __repr__(self) -> str:
@@ -144,14 +144,11 @@ class DatasetRegistry:
         else:
             handle = entry.handle
         self._entries[handle.version].last_used = time.time()
-        if time.monotonic() - self._gauges_at >= GAUGES_EVERY_S:  # Ray drops stale gauges
-            self._record_gauges()
         return handle
 
     def _record_gauges(self) -> None:
         qbt_metrics().held(nbytes=sum(e.handle.nbytes for e in self._entries.values()),
                            versions=len(self._entries))
-        self._gauges_at = time.monotonic()
 
     async def refresh(self, wait: bool = False) -> dict[str, Any]:
         """Check the database's data version; build a new one in the background."""
@@ -255,6 +252,15 @@ class DatasetRegistry:
     def _start_ticker(self) -> None:
         if self._refresh_interval_s and self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick(self._refresh_interval_s))
+        if self._gauges is None:
+            self._gauges = asyncio.ensure_future(self._record_gauges_every())
+
+    async def _record_gauges_every(self) -> None:
+        """The panel gauges again every GAUGES_EVERY_S, idle or not (Ray's export drops a
+        gauge that was not set for a while)."""
+        while True:
+            await asyncio.sleep(GAUGES_EVERY_S)
+            self._record_gauges()
 
     async def _tick(self, interval_s: float) -> None:
         while True:

@@ -34,8 +34,6 @@ def yield_cpu_to_serving(niceness: int = TASK_NICENESS) -> None:
     current = os.nice(0)
     if current < niceness:
         os.nice(niceness - current)
-    if os.sched_getscheduler(0) != os.SCHED_IDLE:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 @functools.cache

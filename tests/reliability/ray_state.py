@@ -48,7 +48,7 @@ def kill_running(dashboard: str, name: str, timeout_s: float) -> dict[str, objec
     a task right now (its process title); {"pid": that worker}, or {} if none in time."""
     deadline, listed_at, pids = time.monotonic() + timeout_s, 0.0, set()
     while time.monotonic() < deadline:
-        if time.monotonic() - listed_at > 1.0:
+        if time.monotonic() - listed_at > 0.5:
             tasks = list_tasks(address=dashboard, filters=[("func_or_class_name", "=", name)],
                                limit=10_000, timeout=10, raise_on_missing_output=False)
             known = {task.worker_pid for task in tasks if task.worker_pid}

@@ -84,13 +84,14 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
         reference = http.post("/v1/backtests", params={"wait": 60}, json=DAILY_3Y)
         assert reference.status_code == 200, reference.text
         # The killer knows the worker that ran the reference (Ray reuses it) before the
-        # work starts: 60 variants that differ from the reference only in a minimum market
-        # cap no stock is below (so each is the reference's backtest, but none is reused
-        # from it, and each plans its own selection: one task of several seconds).
+        # work starts: 100 variants (one batch, MIN_SWEEP_BATCH) that differ from the
+        # reference only in a minimum market cap no stock is below (so each is the
+        # reference's backtest, but none is reused from it, and each plans its own
+        # selection: one task of several seconds).
         killer = _ray_state_start("kill-running", deployment.dashboard, TASK, "60")
         assert killer.stdout is not None and killer.stdout.readline().strip() == "watching"
         sweep = http.post("/v1/sweeps", json={
-            "base": DAILY_3Y, "grid": {"universe.min_market_cap": list(range(60))}})
+            "base": DAILY_3Y, "grid": {"universe.min_market_cap": list(range(100))}})
         assert sweep.status_code == 202, sweep.text
     sweep_id = sweep.json()["id"]
 
@@ -110,7 +111,7 @@ def test_killed_backtest_worker_is_retried_with_the_same_result(
     tally.notes.update(killed_pid=victim["pid"], recovered_s=round(seconds, 1),
                        task_attempts=attempts, **result.summary())
 
-    assert result.done == len(ids) == 60, result
+    assert result.done == len(ids) == 100, result
     assert result.lost == 0 and result.ended_twice == 0 and result.written_twice == 0, result
     assert result.max_attempts == 1 and result.requeued == 0, result  # Ray retried the task
     # Ray retried the killed attempt. (The state API may show the retry itself as FAILED

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,15 @@ RUN_COLUMNS = SUMMARY_COLUMNS + ", sweep_id, variant, attempts, started_at, reus
 RETRY_AFTER_S = 5
 
 
+def _storable_at_once(document: Any) -> bool:
+    try:
+        text = json.dumps(document, ensure_ascii=False)
+        text.encode("utf-8")  # an unpaired surrogate cannot be
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return False
+    return "\\u0000" not in text  # json.dumps writes a NUL as \u0000
+
+
 def spec_hash(text: str) -> str:
     """The reuse key of a spec: SHA-256 of its canonical JSON text
     (`StrategySpec.model_dump_json()`: fields in model order, defaults filled in)."""
@@ -42,7 +52,11 @@ def spec_hash(text: str) -> str:
 
 def check_storable(document: Any, *, path: str = "") -> None:
     """PostgreSQL text and jsonb hold neither NUL characters nor unpaired surrogates (valid
-    JSON can carry both): refuse them with a 422 naming the field, not a failed INSERT."""
+    JSON can carry both): refuse them with a 422 naming the field, not a failed INSERT.
+    The whole document is tried at once first (its JSON text, in C); only a document that
+    may hold one is walked, to name the field."""
+    if not path and _storable_at_once(document):
+        return
     if isinstance(document, dict):
         for key, value in document.items():
             name = (f"{path}.{key}" if path else key) if key.isidentifier() else f"{path}[{key!r}]"

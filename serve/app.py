@@ -113,14 +113,17 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.http_port}"
 
 
-def wait_healthy(url: str, *, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+def wait_healthy(
+    url: str, *, timeout_s: float = HEALTH_TIMEOUT_S, path: str = "/healthz"
+) -> None:
+    """Return once `url` + `path` answers 200; TimeoutError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url}/healthz did not answer within {timeout_s:.0f} s")
+            raise TimeoutError(f"{url}{path} did not answer within {timeout_s:.0f} s")
         time.sleep(0.25)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from cluster.monitoring import DASHBOARD_JSON
+from serve.app import wait_healthy
 from tests.reliability.deployment import Deployment, free_port, start_deployment
 from tests.serve.browser import browser, watched_page
 
@@ -80,15 +81,10 @@ def prometheus(deployment: Deployment) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=(folder / "prometheus.log").open("wb"))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (folder / "prometheus.log").read_text()[-2000:]
-            time.sleep(0.3)
+        try:
+            wait_healthy(url, path="/-/ready", timeout_s=30)
+        except TimeoutError as err:
+            raise AssertionError((folder / "prometheus.log").read_text()[-2000:]) from err
         yield url
     finally:
         process.terminate()

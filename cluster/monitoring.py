@@ -34,10 +34,14 @@ class MetricsSetup:
 
 
 def session_dir() -> Path:
-    """The session folder of the Ray cluster this driver is connected to (on its head)."""
+    """The session folder of the Ray cluster this driver is connected to (on its head);
+    Ray's default folder when the driver has no node of its own (a Ray client)."""
     import ray
 
-    return Path(ray._private.worker.global_worker.node.get_session_dir_path())
+    node = getattr(ray._private.worker.global_worker, "node", None)
+    if node is None:
+        return Path("/tmp/ray/session_latest")
+    return Path(node.get_session_dir_path())
 
 
 def install_dashboard(session: Path) -> MetricsSetup:

@@ -221,8 +221,9 @@ def down(settings: Settings) -> list[str]:
     """Stop the Serve app and QBT's actors, then what `up` started; return what was stopped."""
     state = read_state(settings.home)
     stopped: list[str] = []
+    ours = state.head_pgid is not None and head_alive(state.head_pgid)
     if cluster_address(settings) is not None:
-        stopped += _stop_service(settings)
+        stopped += _stop_service(settings, head_follows=ours)
     if state.head_pgid is not None:
         stopped += _stop_head(state.head_pgid)
     if state.embedded_pgdata:
@@ -231,7 +232,10 @@ def down(settings: Settings) -> list[str]:
     return stopped
 
 
-def _stop_service(settings: Settings) -> list[str]:
+def _stop_service(settings: Settings, *, head_follows: bool) -> list[str]:
+    """The dispatcher first (no claim or write after it), then the Serve app and the other
+    actors, unless the head that `up` started is stopped next: that takes all of them at
+    once, without Serve's seconds of graceful shutdown."""
     import ray
     from ray import serve
 
@@ -242,6 +246,9 @@ def _stop_service(settings: Settings) -> list[str]:
         stopped.append(DISPATCHER_ACTOR)
     except ValueError:
         pass
+    if head_follows:
+        ray.shutdown()
+        return stopped + ["serve app", *(n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR)]
     serve.shutdown()
     stopped.append("serve app")
     for name in (n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR):

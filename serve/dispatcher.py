@@ -49,6 +49,7 @@ from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS
 from runtime.ray_connection import detached_actor_options
 from serve.analyses import Analyses, AnalysisFailed
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
+from serve.errors import UnavailableError
 from serve.options import ServiceOptions
 from serve.report_runner import ReportFailed, ReportRunner
 from serve.store import queue
@@ -107,6 +108,7 @@ class Dispatcher:
         self._started_at = time.time()
         self._last_claim_at: float | None = None
         self._queue_depth: int | None = None
+        self._claims_unsure = False  # a claim's connection broke: it may have committed
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
         self._analyses = Analyses(self._analyse)
@@ -226,6 +228,13 @@ class Dispatcher:
                 await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
 
     async def _tick(self, last: dict[str, float]) -> None:
+        if self._claims_unsure:  # a claim whose answer was lost: its rows are held by no one
+            held = [c.id for batch in self._batches.values() for c in batch.claims]
+            async with connection(self._pool) as conn:
+                lost = await queue.requeue_unheld(conn, held=held)
+            self._count_ends(lost)
+            self._counts["claims_lost"] += len(lost)
+            self._claims_unsure = False
         now = time.monotonic()
         lease_s = self._options.lease_s
         reap, renew = now - last["reap"] >= lease_s / 4, now - last["renew"] >= lease_s / 3
@@ -245,9 +254,14 @@ class Dispatcher:
             capacity = limit - in_flight
             if capacity <= 0 or (sweeps and in_flight and capacity < self._batch_size_max):
                 continue  # sweep variants: a whole batch at a time (no crumbs of batches)
-            async with connection(self._pool) as conn:
-                claims = await queue.claim(conn, limit=capacity, lease_s=lease_s, sweeps=sweeps)
-                reused = await queue.reuse(conn, claims, engine_version=ENGINE_VERSION)
+            try:
+                async with connection(self._pool) as conn:
+                    claims = await queue.claim(conn, limit=capacity, lease_s=lease_s,
+                                               sweeps=sweeps)
+                    reused = await queue.reuse(conn, claims, engine_version=ENGINE_VERSION)
+            except UnavailableError as err:
+                self._claims_unsure |= err.outcome_unknown  # it may have committed
+                raise
             if claims:
                 self._last_claim_at = time.time()
                 qbt_metrics().claimed(at=self._last_claim_at)
@@ -397,8 +411,9 @@ class Dispatcher:
     async def _write(
         self, batch: _Batch, *, outcomes: list[Outcome] | None, failure: str | None
     ) -> None:
-        """Write a finished batch (outcomes) or give a crashed one back (outcomes None)."""
-        for attempt in range(5):
+        """Write a finished batch (outcomes) or give a crashed one back (outcomes None),
+        retried for about 30 s (a database restart), well within the runs' lease."""
+        for attempt in range(7):
             try:
                 async with connection(self._pool) as conn:
                     if outcomes is None:
@@ -412,7 +427,7 @@ class Dispatcher:
                 return
             except Exception as err:  # keep the outcome a while; the lease decides after
                 self._last_error = f"writing results: {type(err).__name__}: {err}"
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
         self._counts["writes_lost"] += len(batch.claims)
 
     def _count_ends(self, rows: list[Ended]) -> None:

@@ -209,6 +209,20 @@ async def requeue_orphans(conn: Conn) -> list[Ended]:
     return rows
 
 
+async def requeue_unheld(conn: Conn, *, held: Sequence[str]) -> list[Ended]:
+    """Give back every running run but those in `held`, the claim not counted: the live
+    dispatcher (one per cluster) lost the answer to a claim with its database connection,
+    so rows it set running may be held by no one (they would wait out their lease)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE runs SET status = 'queued', lost_attempts = lost_attempts + 1,"
+            " error = 'attempt ' || attempts || ' lost with a database connection; re-queued',"
+            " lease_until = NULL, started_at = NULL"
+            " WHERE status = 'running' AND NOT (id = ANY(%s::uuid[]))"
+            " RETURNING id::text, status", (list(held),))
+        return [Ended(**row) for row in await cur.fetchall()]
+
+
 async def reap(conn: Conn, *, max_attempts: int) -> list[Ended]:
     """Runs whose lease expired (their worker, dispatcher or cluster died): back to queued,
     or failed once they used `max_attempts` claims."""

@@ -24,6 +24,7 @@ from serve.store.queue import (
     release,
     renew,
     requeue_orphans,
+    requeue_unheld,
     reuse,
 )
 from serve.store.records import Claim
@@ -373,3 +374,24 @@ def test_a_new_dispatcher_gives_back_what_its_dead_predecessor_held_uncounted(da
             assert {e.status for e in await reap(conn, max_attempts=2)} == {"queued"}
 
     asyncio.run(scenario())
+
+
+def test_requeue_unheld_gives_back_the_running_runs_a_live_dispatcher_does_not_hold(
+    database_url: str,
+):
+    """A claim committed but its answer lost with the connection: the dispatcher gives back
+    every running run it does not hold (uncounted), and keeps the ones it does."""
+
+    async def go() -> None:
+        async with connect_once(database_url) as conn:
+            ids = await _queue(conn, 3)
+            kept, lost = await claim(conn, limit=2, lease_s=LEASE_S)
+            given_back = await requeue_unheld(conn, held=[kept.id])
+            assert [(g.id, g.status) for g in given_back] == [(lost.id, "queued")]
+            rows = {i: await _row(conn, i) for i in ids}
+            assert rows[kept.id]["status"] == "running"
+            assert (rows[lost.id]["attempts"], rows[lost.id]["lost_attempts"]) == (1, 1)
+            assert "lost with a database connection" in rows[lost.id]["error"]
+            assert await requeue_unheld(conn, held=[kept.id]) == []
+
+    asyncio.run(go())

@@ -151,9 +151,9 @@ def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
     workers -= set(group)
     _signal(workers, signal.SIGKILL)
     _signal(group, signal.SIGTERM)
-    patient = [p for p in group if not _is_stubborn(p)]
-    _, alive = psutil.wait_procs(patient, timeout=timeout_s)
-    _signal(set(alive) | {p for p in group if _is_stubborn(p)}, signal.SIGKILL)
+    stubborn = {p for p in group if _is_stubborn(p)}
+    _, alive = psutil.wait_procs([p for p in group if p not in stubborn], timeout=timeout_s)
+    _signal(set(alive) | stubborn, signal.SIGKILL)
     time.sleep(0.3)  # for the kernel to free their ports
     return len(group) + len(workers)
 

@@ -42,7 +42,7 @@ import ray
 
 from backtest.batch import RunOutcome, RunRequest
 from backtest.sweep import SweepSpec, plan_group
-from backtest.tasks import analyse_task, factor_report_task, submit
+from backtest.tasks import analyse_task, factor_report_task, submit, yield_cpu_to_serving
 from backtest.version import ENGINE_VERSION
 from runtime.metrics import qbt_metrics
 from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
@@ -70,13 +70,6 @@ GATHER_S = 0.02  # after a wake-up, before claiming: a burst of submits becomes 
 DISPATCHER_NICENESS = 5  # below the ingress and the proxy (0): a burst of submits goes first
 
 
-def yield_cpu_to_ingress(niceness: int = DISPATCHER_NICENESS) -> None:
-    """The dispatcher's process a little below the HTTP path (niceness can only go up)."""
-    current = os.nice(0)
-    if current < niceness:
-        os.nice(niceness - current)
-
-
 @dataclass
 class _Batch:
     claims: list[Claim]
@@ -97,7 +90,7 @@ class Dispatcher:
         batch_size: int,
         max_sweep_variants: int = MAX_SWEEP_VARIANTS,
     ) -> None:
-        yield_cpu_to_ingress()
+        yield_cpu_to_serving(DISPATCHER_NICENESS)
         self._url, self._options, self._batch_size_max = database_url, options, batch_size
         self._max_sweep_variants = max_sweep_variants
         self._batches: dict[ray.ObjectRef, _Batch] = {}

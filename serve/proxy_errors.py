@@ -32,11 +32,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("ray.serve")
 
 RETRY_AFTER_S = 2
-CREATING_PATHS = frozenset({"/v1/backtests", "/v1/sweeps", "/v1/factor-reports"})
 IDEMPOTENCY_HEADER = b"idempotency-key"
 PROXY_ERRORS = frozenset({408, 429, 500, 502, 503, 504})  # the proxy's own, as plain text
-CREATED = {"/v1/backtests": "backtest", "/v1/sweeps": "sweep",
-           "/v1/factor-reports": "factor report"}
+CREATED = {"/v1/backtests": "backtest", "/v1/sweeps": "sweep",  # POSTs that create: path
+           "/v1/factor-reports": "factor report"}  # -> what they create
+CREATING_PATHS = frozenset(CREATED)
 
 
 def proxy_middlewares() -> list[Middleware]:

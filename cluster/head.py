@@ -74,6 +74,7 @@ def head_command(
         f"--dashboard-host={settings.dashboard_host}",
         f"--dashboard-port={settings.dashboard_port}",
         f"--metrics-export-port={settings.metrics_port}",
+        f"--dashboard-agent-listen-port={settings.dashboard_agent_port}",
         "--disable-usage-stats",
     ]
     if settings.object_store_memory:

@@ -27,6 +27,7 @@ from dataprep.panel import FactorPanel, PanelIndex, coverage_rows
 from runtime.metrics import qbt_metrics
 from runtime.names import NAMESPACE, REGISTRY_ACTOR
 from runtime.ray_connection import detached_actor_options
+from runtime.state_log import StateLog
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 
@@ -113,15 +114,18 @@ class DatasetRegistry:
         self._ticker: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._started_at = time.time()
+        self._state_log = StateLog()
+        self._log_state()
 
     def __repr__(self) -> str:
         """What Ray's dashboard shows in the Actors view's Repr column. Ray reads an actor's
         repr once, when its creation task ends (the repr travels in that task's reply), so
         it says what holds for the actor's life; its data versions and bytes change, and are
-        in `qbt status` and the metrics (qbt_panel_bytes, qbt_panel_versions)."""
+        on the actor's page (its stderr: `runtime.state_log`), in `qbt status` and in the
+        metrics (qbt_panel_bytes, qbt_panel_versions)."""
         return (f"DatasetRegistry(budget {self._memory_budget / 1024**2:,.0f} MiB, started "
                 f"{time.strftime('%H:%M:%S', time.localtime(self._started_at))}; "
-                "versions and bytes: qbt status, Grafana QBT)")
+                "live state: this actor's Logs, qbt status, Grafana QBT)")
 
     async def get(self, version: str | None = None) -> PanelHandle:
         """The current panel (or a named version still held), building it if needed.
@@ -149,6 +153,13 @@ class DatasetRegistry:
     def _record_gauges(self) -> None:
         qbt_metrics().held(nbytes=sum(e.handle.nbytes for e in self._entries.values()),
                            versions=len(self._entries))
+        self._log_state()
+
+    def _log_state(self) -> None:
+        self._state_log.write(registry_state(
+            current=self._current, held={n: e.handle.nbytes for n, e in self._entries.items()},
+            building=sorted(set(self._building) - set(self._entries)),  # done: not popped yet
+            budget=self._memory_budget))
 
     async def refresh(self, wait: bool = False) -> dict[str, Any]:
         """Check the database's data version; build a new one in the background."""
@@ -200,6 +211,7 @@ class DatasetRegistry:
             pending = asyncio.ensure_future(self._build(version))
             self._building[version] = pending
             pending.add_done_callback(lambda _: self._building.pop(version, None))
+            self._log_state()
         return await asyncio.shield(pending)
 
     async def _build(self, expected: str) -> PanelHandle:
@@ -269,6 +281,19 @@ class DatasetRegistry:
                 await self.refresh()
             except Exception as err:  # keep serving the current version
                 self._last_error = f"{type(err).__name__}: {err}"
+
+
+def registry_state(*, current: str | None, held: dict[str, int], building: list[str],
+                   budget: int) -> str:
+    """The registry's state as its log line says it: the current data version, the versions
+    held and their bytes against the budget, what is being built."""
+    if current is None:
+        text = "no data version built yet (the first request builds it)"
+    else:
+        n = len(held)
+        text = (f"data version {current} is current; {n} version{'s' if n != 1 else ''} held, "
+                f"{sum(held.values()) / 1024**2:,.1f} of {budget / 1024**2:,.0f} MiB")
+    return text + (f"; building {', '.join(building)}" if building else "")
 
 
 def registry_actor_class() -> Any:

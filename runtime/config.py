@@ -32,6 +32,10 @@ class Settings(BaseModel):
     dashboard_host: str = Field(default="127.0.0.1", description="Dashboard bind address.")
     dashboard_port: int = Field(default=8265, description="Ray dashboard port.")
     metrics_port: int = Field(default=8090, description="Ray metrics export port.")
+    dashboard_agent_port: int = Field(
+        default=52365,
+        description="HTTP port of the head's dashboard agent (the dashboard reads logs there).",
+    )
     http_host: str = Field(default="127.0.0.1", description="Serve HTTP proxy bind address.")
     http_port: int = Field(default=8000, description="Serve HTTP proxy port.")
     object_store_memory: int | None = Field(

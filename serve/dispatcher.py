@@ -47,6 +47,7 @@ from backtest.version import ENGINE_VERSION
 from runtime.metrics import qbt_metrics
 from runtime.names import DISPATCHER_ACTOR, ENDED_BY_RUNNING, MAX_SWEEP_VARIANTS, NAMESPACE
 from runtime.ray_connection import detached_actor_options
+from runtime.state_log import StateLog
 from serve.analyses import Analyses, AnalysisFailed
 from serve.database import RUNS_CHANNEL, Listener, connection, open_pool
 from serve.errors import UnavailableError
@@ -101,6 +102,7 @@ class Dispatcher:
         self._started_at = time.time()
         self._last_claim_at: float | None = None
         self._queue_depth: int | None = None
+        self._state_log = StateLog()
         self._claims_unsure = False  # a claim's connection broke: it may have committed
         self._registry: Any = None
         self._pool: Any = None  # opened by the loop (it needs the actor's event loop)
@@ -148,11 +150,12 @@ class Dispatcher:
         """What Ray's dashboard shows in the Actors view's Repr column. Ray reads an actor's
         repr once, when its creation task ends (the repr travels in that task's reply), so
         it says what holds for the actor's life; queue depth, runs in flight and the last
-        claim change, and are in `qbt status` and the metrics (qbt_queue_depth, ...)."""
+        claim change, and are on the actor's page (its stderr: `runtime.state_log`), in `qbt
+        status` and in the metrics (qbt_queue_depth, ...)."""
         return (f"Dispatcher(lease {self._options.lease_s:g} s, up to "
                 f"{self._options.max_in_flight} runs + {self._options.max_sweep_in_flight:,} "
-                f"variants in flight, started {_clock(self._started_at)}; queue and claims: "
-                "qbt status, Grafana QBT)")
+                f"variants in flight, started {_clock(self._started_at)}; live state: this "
+                "actor's Logs, qbt status, Grafana QBT)")
 
     async def _db(self) -> Any:
         while self._pool is None:  # opened by the loop as it starts
@@ -205,6 +208,7 @@ class Dispatcher:
                 self._counts["loop_errors"] += 1
                 log.warning("dispatcher: %s", self._last_error)
                 backoff = min(max(backoff * 2, 0.5), 10.0)
+                self._state_log.write(f"not claiming: {self._last_error} (trying again)")
 
     async def _requeue_orphans(self) -> None:
         """What a dead predecessor held goes back to the queue now (not at lease expiry),
@@ -278,6 +282,10 @@ class Dispatcher:
             qbt_metrics().queue(depth=depth, in_flight=self._n_in_flight())
             if self._last_claim_at is not None:  # again: Ray drops a gauge not set lately
                 qbt_metrics().claimed(at=self._last_claim_at)
+            self._state_log.write(dispatcher_state(
+                queue_depth=depth, single=self._n_in_flight(sweeps=False),
+                variants=self._n_in_flight(sweeps=True), batches=len(self._batches),
+                last_claim_at=self._last_claim_at))
             last["metrics"] = now
 
     async def _renew(self) -> None:
@@ -431,6 +439,16 @@ class Dispatcher:
             if row.status in ENDED_BY_RUNNING:
                 metrics.finished(status=row.status, seconds=row.seconds,
                                  reason=row.reason if row.status == "failed" else None)
+
+
+def dispatcher_state(*, queue_depth: int, single: int, variants: int, batches: int,
+                     last_claim_at: float | None) -> str:
+    """The dispatcher's state as its log line says it: queue depth, runs in flight (single
+    runs and sweep variants, in how many Ray tasks), the last claim."""
+    claim = "no claim yet" if last_claim_at is None else f"last claim {_clock(last_claim_at)}"
+    return (f"queue {queue_depth:,}; in flight {single + variants:,} ({single:,} runs, "
+            f"{variants:,} sweep variants) in {batches:,} task{'s' if batches != 1 else ''}; "
+            f"{claim}")
 
 
 def _clock(at: float) -> str:

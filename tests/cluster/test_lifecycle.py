@@ -52,6 +52,7 @@ def test_up_status_metrics_down(database_url, tmp_path):
     env = {**os.environ, "QBT_DATABASE_URL": database_url, "QBT_HOME": str(tmp_path / "home"),
            "QBT_RAY_GCS_PORT": str(free_port()), "QBT_DASHBOARD_PORT": str(free_port()),
            "QBT_METRICS_PORT": str(metrics_port), "QBT_HTTP_PORT": str(free_port()),
+           "QBT_DASHBOARD_AGENT_PORT": str(free_port()),
            "QBT_OBJECT_STORE_MEMORY": str(200 * 1024**2)}
     env.pop("QBT_RAY_ADDRESS", None)
     try:

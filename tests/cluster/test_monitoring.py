@@ -22,7 +22,8 @@ import pytest
 
 from cluster.monitoring import DASHBOARD_JSON
 from serve.app import wait_healthy
-from tests.reliability.deployment import Deployment, free_port, start_deployment
+from tests.ports import free_port
+from tests.reliability.deployment import Deployment, start_deployment
 from tests.serve.browser import browser, watched_page
 
 pytestmark = [pytest.mark.slow]
@@ -138,10 +139,15 @@ def test_qbt_up_puts_its_grafana_dashboard_next_to_rays(deployment: Deployment):
     assert grafana_ini.exists()
 
 
-def test_a_newcomer_signs_in_to_the_dashboard_and_sees_qbts_actors(deployment: Deployment):
+def test_a_newcomer_signs_in_to_the_dashboard_and_sees_qbts_actors_live_state(
+    deployment: Deployment,
+):
     where = printed(deployment, r"sign in with the Ray auth token \(in ([^;]+);")
     token = (os.environ["RAY_AUTH_TOKEN"] if where == "$RAY_AUTH_TOKEN"
              else Path(where).read_text().strip())
+    with deployment.client("alice") as http:  # a claim and a built panel to report
+        answer = http.post("/v1/backtests", params={"wait": 60}, json=SPEC)
+        assert answer.status_code == 200, answer.text
     with browser() as launched, watched_page(launched) as ui:
         page = ui.page
         page.goto(deployment.dashboard)
@@ -154,5 +160,18 @@ def test_a_newcomer_signs_in_to_the_dashboard_and_sees_qbts_actors(deployment: D
         rows = [line for line in page.inner_text("body").splitlines()
                 if "DatasetRegistry(" in line or "Dispatcher(" in line]
         ui.shot("ray-dashboard-actors")
+        pages = {}
+        for repr_start, live in (("DatasetRegistry(budget", r"state: data version \S+ is current"),
+                                 ("Dispatcher(lease", r"state: queue \d+; in flight \d+")):
+            page.goto(f"{deployment.dashboard}/#/actors")
+            row = page.get_by_role("row").filter(has_text=repr_start)
+            row.get_by_role("link").first.click()  # the actor's ID: its page, Logs open
+            try:
+                page.get_by_text(re.compile(live)).last.wait_for(timeout=60_000)
+            finally:  # what the page showed, for the assertions below
+                pages[repr_start] = page.inner_text("body")
+                ui.shot(f"ray-dashboard-{repr_start.split('(')[0].lower()}")
     assert any("ALIVE" in row or "dataset_registry" in row for row in rows), rows
-    assert any("qbt status" in row for row in rows), rows  # says where the live state is
+    assert any("this actor's Logs" in row for row in rows), rows  # where the live state is
+    assert re.search(r"\d+ versions? held, [\d,.]+ of [\d,]+ MiB", pages["DatasetRegistry(budget"])
+    assert re.search(r"last claim \d\d:\d\d:\d\d", pages["Dispatcher(lease"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,16 +24,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from dataprep.schema import migrate
 from dataprep.warehouse import load_demo
 from serve.keys import create_key
+from tests.ports import free_port
 from tests.reliability.ledger import install_audit
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = {"n_stocks": 60, "start": date(2021, 1, 1), "end": date(2023, 12, 31), "seed": 5}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ThrowawayPostgres:
@@ -167,6 +161,7 @@ def start_deployment(folder: Path) -> Deployment:
             QBT_DATABASE_URL=deployment.database_url, QBT_HOME=str(folder / "home"),
             QBT_RAY_GCS_PORT=str(free_port()), QBT_DASHBOARD_PORT=str(free_port()),
             QBT_METRICS_PORT=str(free_port()), QBT_HTTP_PORT=str(free_port()),
+            QBT_DASHBOARD_AGENT_PORT=str(free_port()),  # the test session's Ray has 52365
             QBT_OBJECT_STORE_MEMORY=str(200 * 1024**2),
         )
         started = deployment.up()

@@ -120,8 +120,9 @@ def _up(settings: Settings, *, started: list[str], example: bool) -> ClusterStat
     key = demo_key(settings, url, http_url=state.http_url)
     print(f"\nQBT is up: API {state.http_url} (docs {state.http_url}/docs), dashboard "
           f"http://{settings.dashboard_host}:{settings.dashboard_port}")
-    print(f"dashboard: {dashboard_sign_in()}; Actors > dataset_registry or dispatcher: "
-          "its live state is in its Logs")
+    print(f"dashboard: {dashboard_sign_in()}")
+    print("           Actors > dataset_registry, dispatcher: each one's page shows its live "
+          "state (Logs)")
     for line in install_dashboard(session_dir()).lines(settings):
         print(line)
     print(f"demo API key (admin, owner '{DEMO_OWNER}'): {key}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -16,6 +17,8 @@ import psutil
 
 from runtime.config import Settings
 from runtime.state import in_group
+
+DISPATCHER_TITLE = re.compile(r"ray::Dispatcher(\.|\s|$)")
 
 
 class HeadError(RuntimeError):
@@ -138,25 +141,51 @@ STUBBORN = ("gcs_server", "log_monitor")
 
 
 def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
-    """Stop the head's daemons (its process group) and the workers they spawned. Workers
-    (backtests, the Serve replicas, QBT's actors: their state is in PostgreSQL) get SIGKILL
-    at once, the daemons SIGTERM; after `timeout_s`, or as soon as only the daemons that
-    ignore it for seconds are left (the GCS server, the log monitor), SIGKILL for the rest."""
+    """Stop the head's daemons (its process group) and every worker of their session, without
+    a Ray driver. `qbt up` starts the head in a session of its own (its id is the group's), so
+    the session holds every process Ray spawned, orphans too. The daemons are frozen first
+    (SIGSTOP: nothing is scheduled, restarted or spawned any more), then every worker gets
+    SIGKILL at once (backtests, the Serve replicas, QBT's actors, the dispatcher among them:
+    their state is in PostgreSQL), then the daemons SIGTERM; after `timeout_s`, or as soon as
+    only the daemons that ignore it for seconds are left (the GCS server, the log monitor),
+    SIGKILL for the rest and for any worker a daemon spawned while it shut down."""
     group = [p for p in psutil.process_iter() if in_group(p, pgid)]
-    workers: set[psutil.Process] = set()
-    for process in group:
-        try:
-            workers.update(process.children(recursive=True))
-        except psutil.Error:
-            pass
-    workers -= set(group)
+    _signal(group, signal.SIGSTOP)
+    workers = set(_session(pgid)) - set(group)
     _signal(workers, signal.SIGKILL)
-    _signal(group, signal.SIGTERM)
+    _signal(group, signal.SIGTERM)  # delivered as they resume, before anything else they do
+    _signal(group, signal.SIGCONT)
     stubborn = {p for p in group if _is_stubborn(p)}
     _, alive = psutil.wait_procs([p for p in group if p not in stubborn], timeout=timeout_s)
     _signal(set(alive) | stubborn, signal.SIGKILL)
+    late = _session(pgid)  # spawned during the shutdown
+    _signal(late, signal.SIGKILL)
     time.sleep(0.3)  # for the kernel to free their ports
-    return len(group) + len(workers)
+    return len(group) + len(workers) + len(late)
+
+
+def runs_dispatcher(pgid: int) -> bool:
+    """Whether QBT's dispatcher runs on this head's node, in its session (Ray titles an
+    actor's process `ray::<Class>`, `ray::<Class>.<method>` during a call)."""
+    return any(DISPATCHER_TITLE.match(_title(p)) for p in _session(pgid))
+
+
+def _session(sid: int) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == sid:
+                found.append(process)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return found
+
+
+def _title(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline()[:1]).strip()
+    except psutil.Error:
+        return ""
 
 
 def _is_stubborn(process: psutil.Process) -> bool:

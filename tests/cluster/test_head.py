@@ -64,3 +64,78 @@ def test_ray_token_path_follows_rays_order(tmp_path):
     assert ensure_ray_token({"RAY_AUTH_TOKEN_PATH": str(custom)}) == custom
     assert stat.S_IMODE(custom.stat().st_mode) == 0o600
     assert ensure_ray_token({"RAY_AUTH_TOKEN": "abc"}) is None
+
+
+# A head as `qbt up` starts one, without Ray: a session leader whose "daemon" spawns
+# "workers", each in a process group of its own as Ray's are; one worker titled as the
+# dispatcher, one orphaned (its parent gone), and a daemon that spawns a new worker when it
+# gets SIGTERM (as a raylet may while it shuts down).
+FAKE_HEAD = r"""
+import os, signal, subprocess, sys, time
+def worker(title):
+    return subprocess.Popen([title, "-c", "import time; time.sleep(600)"],  # argv[0]: the title
+                            executable=sys.executable, process_group=0)
+parent = os.fork()
+if parent == 0:  # a parent that dies: its worker is an orphan (reparented to init)
+    worker("orphan"); os._exit(0)
+os.waitpid(parent, 0)
+workers = [worker("ray::Dispatcher"), worker("ray::run_specs_task (25 runs)")]
+signal.signal(signal.SIGTERM, lambda *_: worker("late"))  # and the daemon keeps running
+print(" ".join(str(w.pid) for w in workers), flush=True)
+time.sleep(600)
+"""
+
+
+def test_stop_head_kills_every_process_of_the_heads_session_without_ray(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from cluster.head import runs_dispatcher, stop_head
+
+    daemon = subprocess.Popen([sys.executable, "-c", FAKE_HEAD], start_new_session=True,
+                              stdout=subprocess.PIPE, text=True)
+    assert daemon.stdout is not None
+    workers = [int(pid) for pid in daemon.stdout.readline().split()]
+    time.sleep(0.5)  # the orphan is up
+    session = [p for p in psutil.process_iter() if _sid(p.pid) == daemon.pid]
+    assert len(session) == 4, [p.pid for p in session]  # the daemon, 2 workers, the orphan
+    assert all(os.getpgid(pid) == pid for pid in workers)  # groups of their own, as Ray's
+    assert runs_dispatcher(daemon.pid)
+    stop_head(daemon.pid, timeout_s=0.5)  # the daemon ignores SIGTERM: SIGKILL after 0.5 s
+    daemon.wait(timeout=5)
+    left = [p for p in psutil.process_iter() if _sid(p.pid) == daemon.pid and _running(p)]
+    assert left == [], [p.pid for p in left]  # the late worker and the orphan too
+    assert not runs_dispatcher(daemon.pid)
+
+
+def _running(process: object) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE  # type: ignore[attr-defined]
+    except psutil.Error:
+        return False
+
+
+def _sid(pid: int) -> int | None:
+    import os
+
+    try:
+        return os.getsid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def test_qbt_down_and_status_need_no_ray_import_to_start():
+    import subprocess
+    import sys
+
+    probe = ("import sys, cluster.cli, cluster.lifecycle; "
+             "print('ray' in sys.modules)")
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert answer.stdout.strip() == "False"  # `qbt down` of a head `up` started: never

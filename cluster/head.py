@@ -149,9 +149,10 @@ def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
     their state is in PostgreSQL), then the daemons SIGTERM; after `timeout_s`, or as soon as
     only the daemons that ignore it for seconds are left (the GCS server, the log monitor),
     SIGKILL for the rest and for any worker a daemon spawned while it shut down."""
-    group = [p for p in psutil.process_iter() if in_group(p, pgid)]
+    session = _session(pgid)
+    group = [p for p in session if in_group(p, pgid)]
     _signal(group, signal.SIGSTOP)
-    workers = set(_session(pgid)) - set(group)
+    workers = set(session) - set(group)
     _signal(workers, signal.SIGKILL)
     _signal(group, signal.SIGTERM)  # delivered as they resume, before anything else they do
     _signal(group, signal.SIGCONT)
@@ -183,7 +184,7 @@ def _session(sid: int) -> list[psutil.Process]:
 
 def _title(process: psutil.Process) -> str:
     try:
-        return " ".join(process.cmdline()[:1]).strip()
+        return (process.cmdline() or [""])[0].strip()
     except psutil.Error:
         return ""
 

@@ -39,6 +39,7 @@ from runtime.database import (
 from runtime.names import DISPATCHER_ACTOR, NAMESPACE, SERVICE_ACTORS
 from runtime.state import ClusterState, clear_state, head_alive, read_state, write_state
 
+OTHER_ACTORS = tuple(n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR)  # stopped after it
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "value_momentum.json"
 DEMO_OWNER = "demo"
 
@@ -238,8 +239,7 @@ def down(settings: Settings) -> list[str]:
     stopped: list[str] = []
     pgid = state.head_pgid if head_alive(state.head_pgid) else None  # the head `up` started
     if pgid is not None and runs_dispatcher(pgid):
-        stopped += [DISPATCHER_ACTOR, "serve app",
-                    *(n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR)]
+        stopped += [DISPATCHER_ACTOR, "serve app", *OTHER_ACTORS]
     elif _cluster_address(settings) is not None:
         stopped += _stop_service(settings, head_follows=pgid is not None)
     if pgid is not None:
@@ -275,10 +275,10 @@ def _stop_service(settings: Settings, *, head_follows: bool) -> list[str]:
         pass
     if head_follows:
         ray.shutdown()
-        return stopped + ["serve app", *(n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR)]
+        return stopped + ["serve app", *OTHER_ACTORS]
     serve.shutdown()
     stopped.append("serve app")
-    for name in (n for n in SERVICE_ACTORS if n != DISPATCHER_ACTOR):
+    for name in OTHER_ACTORS:
         try:
             ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
             stopped.append(name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ def qbt(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def one_round(*, runs: int, settle_s: float) -> dict[str, Any]:
+    from cluster.head import session_processes
     from runtime.config import Settings
     from runtime.database import resolve_database_url
     from runtime.state import read_state
@@ -49,6 +49,8 @@ def one_round(*, runs: int, settle_s: float) -> dict[str, Any]:
     qbt("up", "--no-example")
     settings = Settings.from_env()
     head = read_state(settings.home).head_pgid
+    if head is None:
+        raise SystemExit("QBT_RAY_ADDRESS points at a cluster `qbt up` did not start: unset it")
     database_url = resolve_database_url(settings)
     owner = f"down-{uuid.uuid4().hex[:8]}"
     key = create_key(database_url, owner=owner)
@@ -67,8 +69,8 @@ def one_round(*, runs: int, settle_s: float) -> dict[str, Any]:
     qbt("down")
     seconds = time.perf_counter() - started
     time.sleep(1)
-    left = [p.pid for p in psutil.process_iter()
-            if _sid(p.pid) == head and _alive(p)]  # not the zombies init has yet to reap
+    left = [p.pid for p in session_processes(head)
+            if _alive(p)]  # not the zombies init has yet to reap
     return {"down_s": round(seconds, 2), "open_runs": row[0] if row else None, "left": left}
 
 
@@ -77,13 +79,6 @@ def _alive(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def _sid(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -149,7 +149,7 @@ def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
     their state is in PostgreSQL), then the daemons SIGTERM; after `timeout_s`, or as soon as
     only the daemons that ignore it for seconds are left (the GCS server, the log monitor),
     SIGKILL for the rest and for any worker a daemon spawned while it shut down."""
-    session = _session(pgid)
+    session = session_processes(pgid)
     group = [p for p in session if in_group(p, pgid)]
     _signal(group, signal.SIGSTOP)
     workers = set(session) - set(group)
@@ -159,7 +159,7 @@ def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
     stubborn = {p for p in group if _is_stubborn(p)}
     _, alive = psutil.wait_procs([p for p in group if p not in stubborn], timeout=timeout_s)
     _signal(set(alive) | stubborn, signal.SIGKILL)
-    late = _session(pgid)  # spawned during the shutdown
+    late = session_processes(pgid)  # spawned during the shutdown
     _signal(late, signal.SIGKILL)
     time.sleep(0.3)  # for the kernel to free their ports
     return len(group) + len(workers) + len(late)
@@ -168,10 +168,11 @@ def stop_head(pgid: int, *, timeout_s: float = 1.5) -> int:
 def runs_dispatcher(pgid: int) -> bool:
     """Whether QBT's dispatcher runs on this head's node, in its session (Ray titles an
     actor's process `ray::<Class>`, `ray::<Class>.<method>` during a call)."""
-    return any(DISPATCHER_TITLE.match(_title(p)) for p in _session(pgid))
+    return any(DISPATCHER_TITLE.match(_title(p)) for p in session_processes(pgid))
 
 
-def _session(sid: int) -> list[psutil.Process]:
+def session_processes(sid: int) -> list[psutil.Process]:
+    """The processes of session `sid` (a head `qbt up` started: its process group's id)."""
     found = []
     for process in psutil.process_iter():
         try:
